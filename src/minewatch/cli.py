@@ -1,0 +1,223 @@
+"""The ``minewatch`` command: one entry point, one sub-command per job.
+
+Exit status: 0 when the run worked (with or without findings), 1 when some input could not be
+read (the other inputs are still scanned and reported), 2 for usage errors.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TextIO
+
+import click
+
+from minewatch import __version__
+from minewatch.errors import MinewatchError
+from minewatch.findings import Verdict
+from minewatch.i18n import LANGUAGES, detect_language, message
+from minewatch.net.recognisers import RECOGNISERS, RecogniserSet
+from minewatch.net.scan import scan_paths
+from minewatch.output import FORMATS, write_findings
+from minewatch.sample import sample_capture
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 1, 2
+
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.version_option(__version__, prog_name="minewatch")
+@click.option(
+    "--lang",
+    type=click.Choice(LANGUAGES),
+    default=None,
+    help="Language of messages (default: MINEWATCH_LANG or the locale). 界面语言。",
+)
+@click.pass_context
+def cli(ctx: click.Context, lang: str | None) -> None:
+    """Find cryptocurrency mining hidden in data-centre traffic, and tell it from lawful
+    blockchain nodes.
+
+    发现隐藏在数据中心流量中的虚拟货币挖矿活动，并与合法区块链节点区分。
+
+    \b
+    Start with:
+      minewatch scan --sample               scan the bundled sample capture
+      minewatch scan capture.pcap dir/      scan files and directories
+      minewatch scan -f jsonl x.pcap.gz     one JSON finding per line
+      minewatch recognisers                 what can be recognised
+    """
+    ctx.obj = {"lang": detect_language(lang)}
+
+
+@contextmanager
+def _output(path: Path | None) -> Iterator[TextIO]:
+    """stdout, or a file replaced atomically once everything was written."""
+    if path is None:
+        yield sys.stdout
+        return
+    directory = path.resolve().parent
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            yield fh
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--sample", is_flag=True, help="Also scan the bundled sample capture. 扫描内置样例。")
+@click.option(
+    "-f",
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="table",
+    show_default=True,
+    help="table for people; jsonl (one finding per line) or json for programs.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write findings to FILE (atomically) instead of standard output.",
+)
+@click.option(
+    "--verdict",
+    type=click.Choice([str(v) for v in Verdict]),
+    default=None,
+    help="Only report findings with this verdict.",
+)
+@click.option(
+    "--min-confidence",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.0,
+    show_default=True,
+    help="Drop findings less sure than this (0-1).",
+)
+@click.option(
+    "--recognisers",
+    "recogniser_names",
+    default=None,
+    metavar="NAME,...",
+    help="Run only these recognisers (see `minewatch recognisers`).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary on stderr.")
+@click.pass_context
+def scan(
+    ctx: click.Context,
+    paths: tuple[Path, ...],
+    sample: bool,
+    fmt: str,
+    output: Path | None,
+    verdict: str | None,
+    min_confidence: float,
+    recogniser_names: str | None,
+    quiet: bool,
+) -> None:
+    """Scan packet captures (pcap, pcapng, gzip; files or directories) for mining protocols
+    and blockchain nodes, on any port.
+
+    扫描抓包文件（pcap、pcapng、gzip；文件或目录），识别任意端口上的挖矿协议与区块链节点。
+
+    \b
+    Recognised: Stratum v1 (Bitcoin, Zcash dialects), EthereumStratum/1.0.0, eth-proxy,
+    CryptoNote/XMRig stratum, getwork and getblocktemplate over HTTP, Stratum V2 (plain and
+    Noise), and as lawful blockchain-node traffic: Bitcoin-family P2P, Ethereum devp2p,
+    Monero Levin, libp2p (IPFS/Filecoin), Nano.
+
+    \b
+    Each finding names the mining host (client_ip), the pool (server_ip:server_port), the
+    protocol, the coin where the traffic shows it, a confidence and the evidence.
+    Exit status: 0 when the scan worked, with or without findings; 1 when an input could
+    not be read (the others are still scanned); 2 on usage errors.
+    """
+    lang: str = ctx.obj["lang"]
+    inputs = list(paths) + ([sample_capture()] if sample else [])
+    if not inputs:
+        raise click.UsageError(message("no_input", lang))
+    try:
+        names = recogniser_names.split(",") if recogniser_names else None
+        recognisers = RecogniserSet(names)
+    except MinewatchError as exc:
+        raise click.BadParameter(str(exc), param_hint="--recognisers") from None
+
+    show_progress = not quiet and sys.stderr.isatty()
+    if show_progress:
+        total = sum(_size(p) for p in inputs)
+        with click.progressbar(
+            length=total, label=message("scanning", lang), file=sys.stderr, show_eta=True
+        ) as bar:
+            report = scan_paths(inputs, recognisers, lambda _p, size: bar.update(size))
+    else:
+        report = scan_paths(inputs, recognisers)
+
+    findings = [
+        f
+        for f in report.findings
+        if f.confidence >= min_confidence and (verdict is None or str(f.verdict) == verdict)
+    ]
+    try:
+        with _output(output) as out:
+            write_findings(findings, out, fmt, lang)
+            out.flush()
+    except BrokenPipeError:
+        # `minewatch scan ... | head`: the reader went away; that is not an error.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except OSError as exc:
+        click.echo(message("problem", lang, problem=f"{output}: {exc.strerror}"), err=True)
+        ctx.exit(EXIT_INPUT)
+    for problem in report.problems:
+        click.echo(message("problem", lang, problem=problem), err=True)
+    if not quiet:
+        mining = sum(f.verdict == Verdict.MINING for f in findings)
+        click.echo(
+            message(
+                "summary",
+                lang,
+                files=report.files,
+                packets=report.packets,
+                mining=mining,
+                nodes=len(findings) - mining,
+            ),
+            err=True,
+        )
+    ctx.exit(EXIT_INPUT if report.problems else EXIT_OK)
+
+
+def _size(path: Path) -> int:
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+@cli.command("recognisers")
+def list_recognisers() -> None:
+    """List the protocol recognisers and the protocols each reports. 列出协议识别器。"""
+    for name, cls in RECOGNISERS.items():
+        doc = (cls.__doc__ or "").strip().splitlines()[0]
+        click.echo(f"{name:<14} {', '.join(cls.protocols):<34} {doc}")
+
+
+def main() -> None:
+    """Console entry point."""
+    try:
+        cli.main(prog_name="minewatch", standalone_mode=True)
+    except MinewatchError as exc:  # pragma: no cover - every command handles its own
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_INPUT)

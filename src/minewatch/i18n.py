@@ -1,0 +1,56 @@
+"""User-facing messages in English and Simplified Chinese.
+
+The language comes from ``--lang``, else ``MINEWATCH_LANG``, else the locale (``LANG``/``LC_ALL``
+starting with ``zh`` selects Chinese). Evidence strings inside findings stay in English: they are
+data that other tools parse and that analysts quote in reports.
+"""
+
+from __future__ import annotations
+
+import os
+
+__all__ = ["LANGUAGES", "detect_language", "message"]
+
+LANGUAGES = ("en", "zh")
+
+_MESSAGES: dict[str, dict[str, str]] = {
+    "summary": {
+        "en": "{files} file(s), {packets} packets scanned: {mining} mining, {nodes} blockchain-node finding(s)",
+        "zh": "已扫描 {files} 个文件、{packets} 个数据包：挖矿 {mining} 条，区块链节点 {nodes} 条",
+    },
+    "problem": {"en": "error: {problem}", "zh": "错误：{problem}"},
+    "no_findings": {"en": "no findings", "zh": "未发现挖矿或区块链节点流量"},
+    "scanning": {"en": "scanning", "zh": "扫描中"},
+    "no_input": {
+        "en": "nothing to scan: give capture files or directories, or --sample",
+        "zh": "没有可扫描的内容：请指定抓包文件或目录，或使用 --sample",
+    },
+    "col_verdict": {"en": "VERDICT", "zh": "结论"},
+    "col_client": {"en": "CLIENT", "zh": "客户端"},
+    "col_server": {"en": "SERVER", "zh": "服务端"},
+    "col_protocol": {"en": "PROTOCOL", "zh": "协议"},
+    "col_coin": {"en": "COIN", "zh": "币种"},
+    "col_confidence": {"en": "CONF", "zh": "置信度"},
+    "col_seen": {"en": "FIRST SEEN (UTC) / LAST", "zh": "首次/末次出现 (UTC)"},
+    "col_evidence": {"en": "EVIDENCE", "zh": "证据"},
+    "verdict_mining": {"en": "mining", "zh": "挖矿"},
+    "verdict_blockchain-node": {"en": "blockchain-node", "zh": "区块链节点"},
+}
+
+
+def detect_language(explicit: str | None = None) -> str:
+    """The language to speak: explicit choice, then MINEWATCH_LANG, then the locale."""
+    for candidate in (explicit, os.environ.get("MINEWATCH_LANG")):
+        if candidate:
+            return "zh" if candidate.lower().startswith("zh") else "en"
+    for var in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(var, "")
+        if value:
+            return "zh" if value.lower().startswith("zh") else "en"
+    return "en"
+
+
+def message(key: str, lang: str, **values: object) -> str:
+    """The message ``key`` in ``lang`` (English when no translation exists)."""
+    texts = _MESSAGES[key]
+    return texts.get(lang, texts["en"]).format(**values)

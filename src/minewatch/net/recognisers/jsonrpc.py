@@ -1,0 +1,82 @@
+"""Reading newline-delimited and HTTP-carried JSON-RPC out of reassembled stream heads.
+
+Mining protocols (Stratum and its dialects, eth-proxy, getwork) are JSON-RPC. A head may start or
+end mid-message (captures that begin mid-stream; the byte cap), so whole messages are decoded
+where they are whole and method names are also taken from fragments by pattern.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["JsonRpcHead", "read_jsonrpc"]
+
+_METHOD = re.compile(rb'"method"\s*:\s*"([A-Za-z0-9_.\-/]{1,64})"')
+_DECODER = json.JSONDecoder()
+_HTTP_START = re.compile(rb"^(?:POST|GET|PUT) \S+ HTTP/1\.[01]\r?\n", re.MULTILINE)
+_HTTP_STATUS = re.compile(rb"^HTTP/1\.[01] (\d{3})", re.MULTILINE)
+
+
+@dataclass(slots=True)
+class JsonRpcHead:
+    """JSON-RPC content of one direction's head."""
+
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    methods: list[str] = field(default_factory=list)
+    http_requests: int = 0
+    http_statuses: list[int] = field(default_factory=list)
+    http_headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def method_set(self) -> set[str]:
+        return set(self.methods)
+
+    def results(self) -> list[Any]:
+        """``result`` values of responses that carry no error."""
+        return [
+            m["result"]
+            for m in self.messages
+            if "result" in m and m.get("error") in (None, False) and "method" not in m
+        ]
+
+    def answered(self) -> bool:
+        """True when some response carries a non-null, non-false result."""
+        return any(r not in (None, False) for r in self.results())
+
+    def calls(self, method: str) -> list[dict[str, Any]]:
+        """Messages that call (or push) ``method``."""
+        return [m for m in self.messages if m.get("method") == method]
+
+
+def _starts(text: str) -> list[int]:
+    starts = [0]
+    starts.extend(m.end() for m in re.finditer(r"\n|\r\n\r\n", text))
+    return starts
+
+
+def read_jsonrpc(head: bytes) -> JsonRpcHead:
+    """Decode every whole JSON object that starts a line or an HTTP body in ``head``."""
+    out = JsonRpcHead(methods=[m.decode("ascii") for m in _METHOD.findall(head)])
+    text = head.decode("latin-1")
+    for pos in _starts(text):
+        stripped = len(text) - len(text[pos:].lstrip(" \t\r"))
+        if stripped >= len(text) or text[stripped] not in "{[":
+            continue
+        try:
+            value, _ = _DECODER.raw_decode(text, stripped)
+        except ValueError:
+            continue
+        items = value if isinstance(value, list) else [value]
+        out.messages.extend(item for item in items if isinstance(item, dict))
+    out.http_requests = len(_HTTP_START.findall(head))
+    out.http_statuses = [int(s) for s in _HTTP_STATUS.findall(head)]
+    if out.http_requests or out.http_statuses:
+        end = text.find("\r\n\r\n")
+        for line in text[: end if end >= 0 else len(text)].split("\r\n")[1:]:
+            name, sep, value = line.partition(":")
+            if sep:
+                out.http_headers.setdefault(name.strip().lower(), value.strip())
+    return out

@@ -1,0 +1,14 @@
+"""The capture bundled with minewatch, recorded by the project itself (see data/sample/README.md)."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+__all__ = ["sample_capture"]
+
+
+def sample_capture() -> Path:
+    """Path of the bundled sample capture (a real XMRig session plus ordinary traffic)."""
+    ref = resources.files("minewatch") / "data" / "sample" / "minewatch-sample.pcap"
+    return Path(str(ref))
