@@ -1,4 +1,5 @@
-"""minewatch: find cryptocurrency mining hidden in data centres and follow every case until it is gone."""
+"""minewatch: find cryptocurrency mining hidden in data centres and follow every case until it
+is gone."""
 
 from minewatch.errors import CaptureError, DataError, InputError, MinewatchError
 from minewatch.findings import Finding, Verdict

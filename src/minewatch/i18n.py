@@ -15,7 +15,10 @@ LANGUAGES = ("en", "zh")
 
 _MESSAGES: dict[str, dict[str, str]] = {
     "summary": {
-        "en": "{files} file(s), {packets} packets scanned: {mining} mining, {nodes} blockchain-node finding(s)",
+        "en": (
+            "{files} file(s), {packets} packets scanned: "
+            "{mining} mining, {nodes} blockchain-node finding(s)"
+        ),
         "zh": "已扫描 {files} 个文件、{packets} 个数据包：挖矿 {mining} 条，区块链节点 {nodes} 条",
     },
     "problem": {"en": "error: {problem}", "zh": "错误：{problem}"},

@@ -32,7 +32,11 @@ def _table(findings: list[Finding], out: TextIO, lang: str) -> None:
     width = shutil.get_terminal_size((160, 24)).columns
     rows = []
     for f in findings:
-        server = f"[{f.server_ip}]:{f.server_port}" if ":" in f.server_ip else f"{f.server_ip}:{f.server_port}"
+        server = (
+            f"[{f.server_ip}]:{f.server_port}"
+            if ":" in f.server_ip
+            else f"{f.server_ip}:{f.server_port}"
+        )
         rows.append(
             [
                 message(f"verdict_{f.verdict}", lang),

@@ -1,4 +1,7 @@
-"""The capture bundled with minewatch, recorded by the project itself (see data/sample/README.md)."""
+"""The capture bundled with minewatch, recorded by the project itself.
+
+See ``data/sample/README.md`` for how it was recorded and what it holds.
+"""
 
 from __future__ import annotations
 

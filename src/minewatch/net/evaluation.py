@@ -118,7 +118,9 @@ class CorpusEvaluation:
         for row in self.missed:
             lines.append(f"MISSED {row.file} {row.key} {row.protocol}")
         for row, f in self.wrong_protocol:
-            lines.append(f"WRONG PROTOCOL {row.file} {row.key} label={row.protocol} got={f.protocol}")
+            lines.append(
+                f"WRONG PROTOCOL {row.file} {row.key} label={row.protocol} got={f.protocol}"
+            )
         for row, f in self.wrong_verdict:
             lines.append(f"WRONG VERDICT {row.file} {row.key} label={row.label} got={f.verdict}")
         for path, f in self.benign_false_positives:
@@ -177,33 +179,33 @@ def evaluate_corpus(
         rows = by_file.get(rel, {})
         seen: set[Key] = set()
         for f in report.findings:
-            row = rows.get(f.key)
-            if row is not None and row.protocol in OUT_OF_SCOPE:
+            label = rows.get(f.key)
+            if label is not None and label.protocol in OUT_OF_SCOPE:
                 continue
             score = result.per_protocol.setdefault(f.protocol, ProtocolScore())
             score.reported += 1
-            if row is None:
+            if label is None:
                 bucket = result.benign_false_positives if klass != "mining" else None
                 target = bucket if bucket is not None else result.unlabelled_in_mining_files
                 target.append((rel, f))
                 continue
-            seen.add(row.key)
-            if f.verdict != _VERDICT_OF_LABEL[row.label]:
-                result.wrong_verdict.append((row, f))
+            seen.add(label.key)
+            if f.verdict != _VERDICT_OF_LABEL[label.label]:
+                result.wrong_verdict.append((label, f))
                 continue
-            label_score = result.per_protocol.setdefault(row.protocol, ProtocolScore())
+            label_score = result.per_protocol.setdefault(label.protocol, ProtocolScore())
             label_score.found += 1
-            if f.protocol == row.protocol:
+            if f.protocol == label.protocol:
                 score.reported_correct += 1
                 label_score.found_right_protocol += 1
             else:
-                result.wrong_protocol.append((row, f))
-            if row.coin:
+                result.wrong_protocol.append((label, f))
+            if label.coin:
                 result.coin_labelled += 1
-                if f.coin == row.coin:
+                if f.coin == label.coin:
                     result.coin_agree += 1
                 else:
-                    result.coin_disagreements.append((row, f.coin))
+                    result.coin_disagreements.append((label, f.coin))
         for row in rows.values():
             if row.protocol in OUT_OF_SCOPE:
                 continue

@@ -14,13 +14,13 @@ mid-stream simply starts at the first captured byte.
 
 from __future__ import annotations
 
-import ipaddress
-import re
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
+from numba import njit
 
 from minewatch.net.capture.decode import PROTO_TCP, PacketHeaders
 
@@ -29,6 +29,7 @@ __all__ = [
     "HEAD_PACKETS",
     "HEAD_WIDTH",
     "Conversation",
+    "ConversationTable",
     "HeadView",
     "Screen",
     "conversations",
@@ -36,13 +37,12 @@ __all__ = [
 
 HEAD_PACKETS = 16
 """Payload packets per direction whose bytes are kept for recognition."""
-HEAD_BYTES = 16_384
+HEAD_BYTES = 8_192
 """Bytes per direction kept for recognition (text protocols); binary heads keep fewer."""
 BINARY_HEAD_BYTES = 4_096
 
 _SYN, _ACK = 0x02, 0x10
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
-
 
 
 @dataclass(slots=True)
@@ -80,24 +80,46 @@ def _mix(x: np.ndarray) -> np.ndarray:
     x = x * np.uint64(0xBF58476D1CE4E5B9)
     x = x ^ (x >> np.uint64(27))
     x = x * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
+    return np.asarray(x ^ (x >> np.uint64(31)))
+
+
+_V4_MAPPED_HI = 0
+_V4_MAPPED_PREFIX = 0x0000FFFF
 
 
 def _ip_text(hi: int, lo: int) -> str:
-    value = (int(hi) << 64) | int(lo)
-    addr = ipaddress.IPv6Address(value)
-    mapped = addr.ipv4_mapped
-    return str(mapped) if mapped is not None else str(addr)
+    hi, lo = int(hi), int(lo)
+    if hi == _V4_MAPPED_HI and lo >> 32 == _V4_MAPPED_PREFIX:
+        return socket.inet_ntop(socket.AF_INET, (lo & 0xFFFFFFFF).to_bytes(4, "big"))
+    return socket.inet_ntop(socket.AF_INET6, ((hi << 64) | lo).to_bytes(16, "big"))
+
+
+@njit(cache=True, nogil=True)
+def _copy_ranges(buf: np.ndarray, starts: np.ndarray, lens: np.ndarray, out: np.ndarray) -> None:
+    pos = 0
+    for i in range(starts.shape[0]):
+        s = starts[i]
+        for j in range(lens[i]):
+            out[pos + j] = buf[s + j]
+        pos += lens[i]
 
 
 def _gather_ranges(buf: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
-    """Concatenate ``buf[s:s+l]`` for every (s, l) pair, in one gather."""
-    total = int(lens.sum())
-    if total == 0:
-        return np.empty(0, dtype=np.uint8)
-    begin = np.cumsum(lens) - lens
-    idx = np.repeat(starts - begin, lens) + np.arange(total, dtype=np.int64)
-    return np.asarray(buf[idx])
+    """Concatenate ``buf[s:s+l]`` for every (s, l) pair (a compiled copy loop: a fancy-index
+    gather would need an 8-byte index per copied byte)."""
+    out = np.empty(int(lens.sum()), dtype=np.uint8)
+    if out.shape[0]:
+        _copy_ranges(buf, starts.astype(np.int64), lens.astype(np.int64), out)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _head_matrix(heads: np.ndarray, begin: np.ndarray, total: np.ndarray, width: int) -> np.ndarray:
+    out = np.zeros((begin.shape[0], width), dtype=np.uint8)
+    for i in range(begin.shape[0]):
+        for j in range(min(width, total[i])):
+            out[i, j] = heads[begin[i] + j]
+    return out
 
 
 @dataclass(slots=True)
@@ -161,11 +183,11 @@ def _group(h: PacketHeaders) -> _Groups:
     return _Groups(order=order, conn=conn, fwd=src_first[order], start=start, count=count)
 
 
-def conversations(h: PacketHeaders, screen: Screen) -> Iterator[Conversation]:
-    """Yield the candidate conversations of a decoded capture, in order of first packet."""
+def conversations(h: PacketHeaders, screen: Screen) -> ConversationTable:
+    """The candidate conversations of a decoded capture, in order of first packet."""
     n = len(h)
     if n == 0:
-        return
+        return _empty_table()
     g = _group(h)
     order, conn = g.order, g.conn
     nconn = g.start.shape[0]
@@ -243,50 +265,151 @@ def conversations(h: PacketHeaders, screen: Screen) -> Iterator[Conversation]:
     seg_begin = seg_end - lens
 
     conn_is_tcp = is_tcp_pkt[g.start]
-    candidate = _candidates(screen, heads, seg_begin, seg_end, sside, text_like, conn_is_tcp, nconn)
-    lo_first = g.order[g.start]
-    heads_bytes = heads.tobytes()
+    tokens, screened = _screen(
+        screen, heads, seg_begin, seg_end, sside, text_like, conn_is_tcp, nconn
+    )
+    candidate = (tokens[0::2] != 0) | (tokens[1::2] != 0) | (screened != 0)
+    rows = np.flatnonzero(candidate)
+    rows = rows[np.argsort(first_ns[rows], kind="stable")]
+
+    # Endpoints of each candidate, oriented initiator -> responder.
+    p = g.order[g.start[rows]]  # first packet of the connection
+    lo_is_src = g.fwd[g.start[rows]]
+    src_is_ini = lo_is_src == init_lo[rows]
+    ini_hi = np.where(src_is_ini, h.src_hi[p], h.dst_hi[p])
+    ini_lo = np.where(src_is_ini, h.src_lo[p], h.dst_lo[p])
+    res_hi = np.where(src_is_ini, h.dst_hi[p], h.src_hi[p])
+    res_lo = np.where(src_is_ini, h.dst_lo[p], h.src_lo[p])
+    ini_port = np.where(src_is_ini, h.sport[p], h.dport[p])
+    res_port = np.where(src_is_ini, h.dport[p], h.sport[p])
     side_bounds = np.searchsorted(sside, np.arange(2 * nconn + 1))
-    for c in np.flatnonzero(candidate)[np.argsort(first_ns[candidate], kind="stable")]:
-        p = int(lo_first[c])
-        lo_is_src = bool(g.fwd[g.start[c]])
-        src = (_ip_text(h.src_hi[p], h.src_lo[p]), int(h.sport[p]))
-        dst = (_ip_text(h.dst_hi[p], h.dst_lo[p]), int(h.dport[p]))
-        lo_ep, hi_ep = (src, dst) if lo_is_src else (dst, src)
-        ini, res = (lo_ep, hi_ep) if init_lo[c] else (hi_ep, lo_ep)
-        segs: list[list[bytes]] = []
-        for s in (2 * c, 2 * c + 1):
-            a, b = side_bounds[s], side_bounds[s + 1]
-            segs.append(
-                [heads_bytes[int(x) : int(y)] for x, y in zip(seg_begin[a:b], seg_end[a:b], strict=True)]
+    return ConversationTable(
+        is_tcp=conn_is_tcp[rows],
+        ini_hi=ini_hi,
+        ini_lo=ini_lo,
+        ini_port=ini_port,
+        res_hi=res_hi,
+        res_lo=res_lo,
+        res_port=res_port,
+        saw_syn=saw_syn[rows],
+        first_ns=first_ns[rows],
+        last_ns=last_ns[rows],
+        packets=g.count[rows],
+        fwd_bytes=side_bytes[2 * rows],
+        rev_bytes=side_bytes[2 * rows + 1],
+        fwd_payload_packets=side_pkts[2 * rows],
+        rev_payload_packets=side_pkts[2 * rows + 1],
+        fwd_tokens=tokens[2 * rows],
+        rev_tokens=tokens[2 * rows + 1],
+        screened=screened[rows],
+        heads=heads.tobytes(),
+        seg_begin=seg_begin,
+        seg_end=seg_end,
+        fwd_segments=np.stack([side_bounds[2 * rows], side_bounds[2 * rows + 1]], axis=1),
+        rev_segments=np.stack([side_bounds[2 * rows + 1], side_bounds[2 * rows + 2]], axis=1),
+    )
+
+
+@dataclass(slots=True)
+class ConversationTable:
+    """Candidate conversations of one capture, as columns, oriented initiator -> responder.
+
+    ``fwd_tokens``/``rev_tokens`` are bit sets of the screen's text tokens found in what the
+    initiator/responder sent (bit *i* = token *i*); ``screened`` is the bit set of recognisers
+    (by index) whose binary screen claimed the conversation. Heads stay in one buffer until
+    :meth:`conversations` builds Python objects, which only happens for the rows a recogniser
+    must look at.
+    """
+
+    is_tcp: np.ndarray
+    ini_hi: np.ndarray
+    ini_lo: np.ndarray
+    ini_port: np.ndarray
+    res_hi: np.ndarray
+    res_lo: np.ndarray
+    res_port: np.ndarray
+    saw_syn: np.ndarray
+    first_ns: np.ndarray
+    last_ns: np.ndarray
+    packets: np.ndarray
+    fwd_bytes: np.ndarray
+    rev_bytes: np.ndarray
+    fwd_payload_packets: np.ndarray
+    rev_payload_packets: np.ndarray
+    fwd_tokens: np.ndarray
+    rev_tokens: np.ndarray
+    screened: np.ndarray
+    heads: bytes
+    seg_begin: np.ndarray
+    seg_end: np.ndarray
+    fwd_segments: np.ndarray
+    rev_segments: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.first_ns.shape[0])
+
+    def conversation(self, i: int) -> Conversation:
+        """The Python view of row ``i``, with its reassembled heads."""
+        return self.conversations(np.array([i]))[0]
+
+    def conversations(self, rows: np.ndarray) -> list[Conversation]:
+        """Python views of several rows at once (column values are fetched in bulk)."""
+        cols = [
+            getattr(self, name)[rows].tolist()
+            for name in (
+                "is_tcp", "ini_hi", "ini_lo", "ini_port", "res_hi", "res_lo", "res_port",
+                "saw_syn", "first_ns", "last_ns", "packets", "fwd_bytes", "rev_bytes",
+                "fwd_payload_packets", "rev_payload_packets",
             )
-        yield Conversation(
-            transport="tcp" if conn_is_tcp[c] else "udp",
-            initiator_ip=ini[0],
-            initiator_port=ini[1],
-            responder_ip=res[0],
-            responder_port=res[1],
-            saw_syn=bool(saw_syn[c]),
-            first_ns=int(first_ns[c]),
-            last_ns=int(last_ns[c]),
-            packets=int(g.count[c]),
-            fwd_bytes=int(side_bytes[2 * c]),
-            rev_bytes=int(side_bytes[2 * c + 1]),
-            fwd_payload_packets=int(side_pkts[2 * c]),
-            rev_payload_packets=int(side_pkts[2 * c + 1]),
-            fwd=b"".join(segs[0]),
-            rev=b"".join(segs[1]),
-            fwd_segments=segs[0],
-            rev_segments=segs[1],
-        )
+        ]  # fmt: skip
+        fwd_bounds = self.fwd_segments[rows].tolist()
+        rev_bounds = self.rev_segments[rows].tolist()
+        begin, end, heads = self.seg_begin, self.seg_end, self.heads
+        out = []
+        for k, values in enumerate(zip(*cols, strict=True)):
+            (tcp, ihi, ilo, iport, rhi, rlo, rport, syn, first, last, pkts, fb, rb, fp, rp) = values
+            segs = []
+            for a, b in (fwd_bounds[k], rev_bounds[k]):
+                segs.append(
+                    [
+                        heads[x:y]
+                        for x, y in zip(begin[a:b].tolist(), end[a:b].tolist(), strict=True)
+                    ]
+                )
+            out.append(
+                Conversation(
+                    transport="tcp" if tcp else "udp",
+                    initiator_ip=_ip_text(ihi, ilo),
+                    initiator_port=iport,
+                    responder_ip=_ip_text(rhi, rlo),
+                    responder_port=rport,
+                    saw_syn=syn,
+                    first_ns=first,
+                    last_ns=last,
+                    packets=pkts,
+                    fwd_bytes=fb,
+                    rev_bytes=rb,
+                    fwd_payload_packets=fp,
+                    rev_payload_packets=rp,
+                    fwd=b"".join(segs[0]),
+                    rev=b"".join(segs[1]),
+                    fwd_segments=segs[0],
+                    rev_segments=segs[1],
+                )
+            )
+        return out
+
+    def __iter__(self) -> Iterator[Conversation]:
+        return iter(self.conversations(np.arange(len(self))))
 
 
 @dataclass(slots=True)
 class HeadView:
     """The first bytes of every direction of every connection, for vectorised screening.
 
-    Row *i* describes one side (one direction of one connection). ``head`` holds the first
-    :data:`HEAD_WIDTH` bytes of the side's reassembled head, zero-padded; ``first_len`` is the
+    Row *i* describes one side (one direction of one connection). ``head`` (``uint8``) holds the
+    first :data:`HEAD_WIDTH` bytes of the side's reassembled head, zero-padded (use
+    :meth:`col` for arithmetic); ``first_len`` is the
     size of its first payload packet and ``peer_first_len`` that of the opposite direction (0 when
     it sent nothing); ``total_len`` is how many head bytes were kept.
     """
@@ -298,6 +421,10 @@ class HeadView:
     is_tcp: np.ndarray
     from_initiator: np.ndarray
 
+    def col(self, i: int) -> np.ndarray:
+        """Byte ``i`` of every row as ``int64`` (safe for shifts and sums)."""
+        return self.head[:, i].astype(np.int64)
+
 
 HEAD_WIDTH = 128
 
@@ -305,47 +432,57 @@ HEAD_WIDTH = 128
 class Screen(Protocol):
     """What :func:`conversations` needs to know about the recognisers: cheap bulk checks."""
 
-    text_tokens: re.Pattern[bytes]
+    tokens: list[bytes]
+    """Lower-case byte strings looked for (case-insensitively) in text-looking heads."""
 
     def __call__(self, view: HeadView) -> np.ndarray:
-        """Boolean mask over the view's rows: True where a recogniser may claim the side."""
+        """Per row of the view, the bit set (``uint64``) of recognisers that may claim it."""
         ...
 
 
-def _candidates(
+def _find_all(text: bytes, token: bytes) -> list[int]:
+    """Every position of ``token`` in ``text`` (bytes.find runs at memory speed)."""
+    found = []
+    find = text.find
+    pos = find(token)
+    while pos >= 0:
+        found.append(pos)
+        pos = find(token, pos + 1)
+    return found
+
+
+def _screen(
     screen: Screen,
     heads: np.ndarray,
     seg_begin: np.ndarray,
     seg_end: np.ndarray,
     sside: np.ndarray,
     text_like: np.ndarray,
-    side_is_tcp: np.ndarray,
+    conn_is_tcp: np.ndarray,
     nconn: int,
-) -> np.ndarray:
-    """Which connections any recogniser could claim, decided in bulk."""
-    candidate = np.zeros(nconn, dtype=bool)
+) -> tuple[np.ndarray, np.ndarray]:
+    """Token bits per side and binary-screen claims per connection, decided in bulk."""
+    tokens = np.zeros(2 * nconn, dtype=np.uint64)
+    screened = np.zeros(nconn, dtype=np.uint64)
     if heads.shape[0] == 0:
-        return candidate
+        return tokens, screened
     lens = seg_end - seg_begin
-    # Text protocols: one regex pass over the concatenated text-looking heads.
-    text_segments = np.flatnonzero(text_like)
-    if text_segments.shape[0]:
-        text = _gather_ranges(heads, seg_begin[text_segments], lens[text_segments]).tobytes()
-        ends = np.cumsum(lens[text_segments])
-        hits = np.fromiter(
-            (m.start() for m in screen.text_tokens.finditer(text)), dtype=np.int64
-        )
-        if hits.shape[0]:
-            seg = text_segments[np.searchsorted(ends, hits, side="right")]
-            candidate[sside[seg] // 2] = True
+    # Text protocols: every token is searched once over all heads, lower-cased; hits inside
+    # binary-looking heads are ignored.
+    if text_like.any() and screen.tokens:
+        text = heads.tobytes().lower()
+        for bit, token in enumerate(screen.tokens):
+            hits = np.asarray(_find_all(text, token), dtype=np.int64)
+            if hits.shape[0]:
+                seg = np.searchsorted(seg_end, hits, side="right")
+                seg = seg[text_like[seg]]
+                np.bitwise_or.at(tokens, sside[seg], np.uint64(1) << np.uint64(bit))
     # Binary protocols: the recognisers' own bulk checks over each side's first bytes.
     first = np.flatnonzero(np.r_[True, sside[1:] != sside[:-1]])
     sides = sside[first]
     side_end = np.r_[first[1:], sside.shape[0]]
     total = seg_end[side_end - 1] - seg_begin[first]
-    idx = np.minimum(seg_begin[first][:, None] + np.arange(HEAD_WIDTH), heads.shape[0] - 1)
-    avail = total[:, None] > np.arange(HEAD_WIDTH)
-    head = np.where(avail, heads[idx], 0).astype(np.int64)
+    head = _head_matrix(heads, seg_begin[first], total, HEAD_WIDTH)
     first_len_all = np.zeros(2 * nconn, dtype=np.int64)
     first_len_all[sides] = lens[first]
     view = HeadView(
@@ -353,8 +490,21 @@ def _candidates(
         first_len=lens[first],
         peer_first_len=first_len_all[sides ^ 1],
         total_len=total,
-        is_tcp=side_is_tcp[sides // 2],
+        is_tcp=conn_is_tcp[sides // 2],
         from_initiator=(sides % 2) == 0,
     )
-    candidate[sides[screen(view)] // 2] = True
-    return candidate
+    np.bitwise_or.at(screened, sides // 2, screen(view))
+    return tokens, screened
+
+
+def _empty_table() -> ConversationTable:
+    i = np.zeros(0, dtype=np.int64)
+    u = np.zeros(0, dtype=np.uint64)
+    b = np.zeros(0, dtype=bool)
+    pairs = np.zeros((0, 2), dtype=np.int64)
+    return ConversationTable(
+        is_tcp=b, ini_hi=u, ini_lo=u, ini_port=i, res_hi=u, res_lo=u, res_port=i, saw_syn=b,
+        first_ns=i, last_ns=i, packets=i, fwd_bytes=i, rev_bytes=i, fwd_payload_packets=i,
+        rev_payload_packets=i, fwd_tokens=u, rev_tokens=u, screened=u, heads=b"", seg_begin=i,
+        seg_end=i, fwd_segments=pairs, rev_segments=pairs,
+    )  # fmt: skip

@@ -13,12 +13,14 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from minewatch.errors import CaptureError
 from minewatch.findings import Finding, Verdict
 from minewatch.net.capture.decode import decode_headers
 from minewatch.net.capture.reader import PacketTable, looks_like_capture, read_capture
 from minewatch.net.flows import Conversation, conversations
-from minewatch.net.recognisers import Recognition, RecogniserSet
+from minewatch.net.recognisers import RecogniserSet, Recognition
 
 __all__ = ["FileProblem", "ScanReport", "collect_capture_files", "scan_paths"]
 
@@ -81,19 +83,82 @@ def _has_capture_magic(path: Path) -> bool:
 
 @dataclass(slots=True)
 class _Seen:
+    """One recognised group of alike conversations (see :func:`_recognised`)."""
+
     conv: Conversation
     found: Recognition
     source: str
+    connections: int
+    packets: int
+    fwd_bytes: int
+    rev_bytes: int
+    first_ns: int
+    last_ns: int
 
 
-def _recognised(
-    table: PacketTable, recognisers: RecogniserSet
-) -> Iterator[tuple[Conversation, Recognition]]:
-    headers = decode_headers(table)
-    for conv in conversations(headers, recognisers):
-        found = recognisers.recognise(conv)
-        if found is not None:
-            yield conv, found
+def _recognised(table: PacketTable, recognisers: RecogniserSet) -> Iterator[_Seen]:
+    """Recognise the candidate conversations of one capture.
+
+    Conversations between the same two hosts and server port whose heads hold the same protocol
+    tokens each way (a miner reconnecting, a prober retrying) speak the same protocol, so the
+    recognisers look at the earliest of each such group and the group is counted as a whole.
+    Conversations claimed by a binary screen are always looked at one by one.
+    """
+    convs = conversations(decode_headers(table), recognisers)
+    n = len(convs)
+    if n == 0:
+        return
+    rows = np.arange(n)
+    alone = np.where(convs.screened != 0, rows, -1)
+    order = np.lexsort(
+        (
+            rows,
+            alone,
+            convs.rev_tokens,
+            convs.fwd_tokens,
+            convs.is_tcp,
+            convs.res_port,
+            convs.res_lo,
+            convs.res_hi,
+            convs.ini_lo,
+            convs.ini_hi,
+        )
+    )
+    columns = (
+        convs.ini_hi, convs.ini_lo, convs.res_hi, convs.res_lo, convs.res_port, convs.is_tcp,
+        convs.fwd_tokens, convs.rev_tokens, alone,
+    )  # fmt: skip
+    new = np.zeros(n, dtype=bool)
+    new[0] = True
+    for col in columns:
+        c = col[order]
+        new[1:] |= c[1:] != c[:-1]
+    starts = np.flatnonzero(new)
+    reps = order[starts]  # lexsort is stable and rows are in time order: the earliest
+    count = np.diff(np.append(starts, n))
+    sums = {
+        name: np.add.reduceat(getattr(convs, name)[order], starts)
+        for name in ("packets", "fwd_bytes", "rev_bytes")
+    }
+    first = np.minimum.reduceat(convs.first_ns[order], starts)
+    last = np.maximum.reduceat(convs.last_ns[order], starts)
+    token_bits = (convs.fwd_tokens[reps] | convs.rev_tokens[reps]).tolist()
+    screen_bits = convs.screened[reps].tolist()
+    for g, conv in enumerate(convs.conversations(reps)):
+        found = recognisers.recognise(conv, token_bits[g], screen_bits[g])
+        if found is None:
+            continue
+        yield _Seen(
+            conv=conv,
+            found=found,
+            source=table.path,
+            connections=int(count[g]),
+            packets=int(sums["packets"][g]),
+            fwd_bytes=int(sums["fwd_bytes"][g]),
+            rev_bytes=int(sums["rev_bytes"][g]),
+            first_ns=int(first[g]),
+            last_ns=int(last[g]),
+        )
 
 
 def _key(seen: _Seen) -> tuple[str, str, int, str]:
@@ -112,21 +177,18 @@ def _merge(group: list[_Seen]) -> Finding:
         key=lambda s: (
             not s.found.answered,
             s.found.verdict != Verdict.MINING,
-            -s.conv.last_ns if s.found.answered else s.conv.first_ns,
+            -s.last_ns if s.found.answered else s.first_ns,
         ),
     )
     client_ip, server_ip, server_port, transport = _key(best)
     mine = [s for s in group if s.found.protocol == best.found.protocol]
-    to_server = sum(
-        s.conv.fwd_bytes if s.found.client_is_initiator else s.conv.rev_bytes for s in group
-    )
-    to_client = sum(
-        s.conv.rev_bytes if s.found.client_is_initiator else s.conv.fwd_bytes for s in group
-    )
+    to_server = sum(s.fwd_bytes if s.found.client_is_initiator else s.rev_bytes for s in group)
+    to_client = sum(s.rev_bytes if s.found.client_is_initiator else s.fwd_bytes for s in group)
     coin = best.found.coin or next((s.found.coin for s in group if s.found.coin), None)
+    connections = sum(s.connections for s in group)
     evidence = list(best.found.evidence)
-    if len(group) > 1:
-        evidence.append(f"{len(group)} connections")
+    if connections > 1:
+        evidence.append(f"{connections} connections")
     return Finding(
         verdict=best.found.verdict,
         protocol=best.found.protocol,
@@ -136,17 +198,52 @@ def _merge(group: list[_Seen]) -> Finding:
         transport=transport,
         coin=coin,
         confidence=max(s.found.confidence for s in mine),
-        first_seen_ns=min(s.conv.first_ns for s in group),
-        last_seen_ns=max(s.conv.last_ns for s in group),
+        first_seen_ns=min(s.first_ns for s in group),
+        last_seen_ns=max(s.last_ns for s in group),
         evidence=evidence,
         server_name=best.found.server_name,
-        connections=len(group),
-        packets=sum(s.conv.packets for s in group),
+        pool=best.found.pool,
+        connections=connections,
+        packets=sum(s.packets for s in group),
         bytes_to_server=to_server,
         bytes_to_client=to_client,
         other_protocols=sorted({s.found.protocol for s in group} - {best.found.protocol}),
         sources=sorted({s.source for s in group}),
     )
+
+
+def _resolved(group: list[_Seen]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(a for s in group for a in s.found.resolved))
+
+
+def _attach_pool_lookups(merged: list[tuple[Finding, tuple[str, ...]]]) -> list[Finding]:
+    """Tie DNS look-ups of pool names to the connections made to the addresses they returned.
+
+    A connection to such an address gains the pool's name (and coin, if nothing else said it);
+    a look-up whose client then connected to the pool is folded into that finding, and only
+    look-ups without a visible connection remain findings of their own (``pool-dns``).
+    """
+    lookups = [(f, addrs) for f, addrs in merged if f.protocol == "pool-dns"]
+    others = [f for f, _ in merged if f.protocol != "pool-dns"]
+    by_address: dict[str, Finding] = {}
+    for found, addrs in lookups:
+        for addr in addrs:
+            by_address.setdefault(addr, found)
+    consumed: set[int] = set()
+    for f in others:
+        lookup = by_address.get(f.server_ip)
+        if lookup is None:
+            continue
+        if lookup.client_ip == f.client_ip:
+            consumed.add(id(lookup))
+        if f.server_name is None:
+            f.server_name = lookup.server_name
+            f.pool = f.pool or lookup.pool
+            f.coin = f.coin or lookup.coin
+            f.evidence.append(
+                f"server address was resolved from pool name {lookup.server_name} ({lookup.pool})"
+            )
+    return others + [f for f, _ in lookups if id(f) not in consumed]
 
 
 def scan_paths(
@@ -164,8 +261,7 @@ def scan_paths(
         try:
             table = read_capture(path)
             size = int(table.buf.shape[0])
-            for conv, found in _recognised(table, recognisers):
-                seen = _Seen(conv, found, str(path))
+            for seen in _recognised(table, recognisers):
                 groups.setdefault(_key(seen), []).append(seen)
             report.files += 1
             report.packets += len(table)
@@ -176,8 +272,9 @@ def scan_paths(
             report.problems.append(FileProblem(exc.path, exc.reason))
         if progress is not None:
             progress(str(path), size)
+    merged = [(_merge(g), _resolved(g)) for g in groups.values()]
     report.findings = sorted(
-        (_merge(g) for g in groups.values()),
+        _attach_pool_lookups(merged),
         key=lambda f: (f.first_seen_ns, f.client_ip, f.server_ip, f.server_port),
     )
     return report

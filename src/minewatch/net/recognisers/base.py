@@ -5,8 +5,8 @@ A recogniser does two things:
 * ``screen(view)`` — a *vectorised* check over the first bytes of every direction of every
   connection of a capture (a :class:`~minewatch.net.flows.HeadView`), saying which ones it might
   claim. It must be cheap and may over-approximate; it must never miss its protocol. Text
-  protocols can instead (or also) list ``text_tokens``: byte regex fragments whose presence in a
-  text-looking head makes the connection a candidate.
+  protocols can instead (or also) list ``tokens``: lower-case byte strings whose presence
+  (case-insensitively) in a text-looking head makes the connection a candidate.
 * ``recognise(conversation)`` — the precise, per-conversation decision, returning a
   :class:`Recognition` with the protocol, verdict, coin, confidence and human-readable evidence,
   or ``None``.
@@ -26,7 +26,7 @@ import numpy as np
 from minewatch.findings import Verdict
 from minewatch.net.flows import Conversation, HeadView
 
-__all__ = ["RECOGNISERS", "Recognition", "Recogniser", "register"]
+__all__ = ["RECOGNISERS", "Recogniser", "Recognition", "register"]
 
 
 @dataclass(slots=True)
@@ -48,6 +48,9 @@ class Recognition:
     client_is_initiator: bool = True
     answered: bool = False
     server_name: str | None = None
+    pool: str | None = None
+    resolved: tuple[str, ...] = ()
+    """Addresses a recognised pool lookup resolved to (DNS), to tie later connections to it."""
 
 
 class Recogniser(ABC):
@@ -57,8 +60,8 @@ class Recogniser(ABC):
     """Registry id, e.g. ``"stratum-v1"``."""
     protocols: ClassVar[tuple[str, ...]]
     """Every ``protocol`` value this recogniser can report."""
-    text_tokens: ClassVar[tuple[bytes, ...]] = ()
-    """Regex fragments that make a text-looking head a candidate for this recogniser."""
+    tokens: ClassVar[tuple[bytes, ...]] = ()
+    """Lower-case byte strings that make a text-looking head a candidate for this recogniser."""
 
     def screen(self, view: HeadView) -> np.ndarray:
         """Bulk pre-check over ``view`` rows; the default claims nothing (text tokens only)."""

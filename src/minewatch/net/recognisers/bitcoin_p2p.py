@@ -14,9 +14,9 @@ import numpy as np
 from minewatch.findings import Verdict
 from minewatch.net.flows import Conversation, HeadView
 from minewatch.net.recognisers._orientation import ordered_unique
-from minewatch.net.recognisers.base import Recognition, Recogniser, register
+from minewatch.net.recognisers.base import Recogniser, Recognition, register
 
-__all__ = ["BitcoinP2PRecogniser", "NETWORK_MAGICS"]
+__all__ = ["NETWORK_MAGICS", "BitcoinP2PRecogniser"]
 
 NETWORK_MAGICS: dict[bytes, tuple[str, str]] = {
     bytes.fromhex("f9beb4d9"): ("btc", "Bitcoin mainnet"),
@@ -35,7 +35,7 @@ _COMMAND = re.compile(rb"([a-z]{2,12})\x00*")
 
 
 def _commands(stream: bytes, magic: bytes) -> list[str]:
-    out = []
+    out: list[str] = []
     pos = stream.find(magic)
     while pos >= 0 and len(out) < 64:
         m = _COMMAND.fullmatch(stream[pos + 4 : pos + 16])
@@ -53,10 +53,10 @@ class BitcoinP2PRecogniser(Recogniser):
     protocols: ClassVar[tuple[str, ...]] = ("bitcoin-p2p",)
 
     def screen(self, view: HeadView) -> np.ndarray:
-        h = view.head
-        magic = (h[:, 0] << 24) | (h[:, 1] << 16) | (h[:, 2] << 8) | h[:, 3]
-        lower = (h[:, 4] >= 0x61) & (h[:, 4] <= 0x7A)
-        return np.isin(magic, _MAGIC_INTS) & lower & (h[:, 15] == 0)
+        c = view.col
+        magic = (c(0) << 24) | (c(1) << 16) | (c(2) << 8) | c(3)
+        lower = (c(4) >= 0x61) & (c(4) <= 0x7A)
+        return np.asarray(np.isin(magic, _MAGIC_INTS) & lower & (c(15) == 0))
 
     def recognise(self, conv: Conversation) -> Recognition | None:
         for stream in (conv.fwd, conv.rev):

@@ -18,7 +18,7 @@ _ADDRESS_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^bc1[02-9ac-hj-np-z]{11,71}$"), "btc"),
     (re.compile(r"^ltc1[02-9ac-hj-np-z]{11,71}$"), "ltc"),
     (re.compile(rf"^t[13]{_B58}{{33}}$"), "zec"),
-    (re.compile(rf"^zs1[02-9ac-hj-np-z]{{75}}$"), "zec"),
+    (re.compile(r"^zs1[02-9ac-hj-np-z]{75}$"), "zec"),
     (re.compile(rf"^[LM]{_B58}{{25,33}}$"), "ltc"),
     (re.compile(rf"^D{_B58}{{33}}$"), "doge"),
     (re.compile(rf"^R{_B58}{{33}}$"), "rvn"),

@@ -10,7 +10,7 @@ from typing import ClassVar
 from minewatch.findings import Verdict
 from minewatch.net.flows import Conversation
 from minewatch.net.recognisers._orientation import miner_is_initiator, ordered_unique
-from minewatch.net.recognisers.base import Recognition, Recogniser, register
+from minewatch.net.recognisers.base import Recogniser, Recognition, register
 from minewatch.net.recognisers.coins import coin_from_address
 from minewatch.net.recognisers.jsonrpc import read_jsonrpc
 
@@ -31,7 +31,7 @@ class EthProxyRecogniser(Recogniser):
 
     name = "eth-proxy"
     protocols: ClassVar[tuple[str, ...]] = ("eth-proxy",)
-    text_tokens: ClassVar[tuple[bytes, ...]] = (rb"eth_(?:submit|getWork|login)",)
+    tokens: ClassVar[tuple[bytes, ...]] = (b"eth_submit", b"eth_getwork", b"eth_login")
 
     def recognise(self, conv: Conversation) -> Recognition | None:
         if b"eth_" not in conv.fwd and b"eth_" not in conv.rev:

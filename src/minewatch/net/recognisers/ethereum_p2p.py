@@ -15,11 +15,18 @@ import numpy as np
 from minewatch.findings import Verdict
 from minewatch.net.flows import Conversation, HeadView
 from minewatch.net.recognisers._keccak import keccak256
-from minewatch.net.recognisers.base import Recognition, Recogniser, register
+from minewatch.net.recognisers.base import Recogniser, Recognition, register
 
 __all__ = ["EthereumP2PRecogniser"]
 
-_DISCV4_TYPES = {1: "ping", 2: "pong", 3: "findnode", 4: "neighbors", 5: "enrRequest", 6: "enrResponse"}
+_DISCV4_TYPES = {
+    1: "ping",
+    2: "pong",
+    3: "findnode",
+    4: "neighbors",
+    5: "enrRequest",
+    6: "enrResponse",
+}
 DISCOVERY_PORT = 30303
 _SECP256K1_P = 2**256 - 2**32 - 977
 _LEGACY_AUTH, _LEGACY_ACK = 307, 210
@@ -57,11 +64,11 @@ class EthereumP2PRecogniser(Recogniser):
     protocols: ClassVar[tuple[str, ...]] = ("ethereum-p2p",)
 
     def screen(self, view: HeadView) -> np.ndarray:
-        h = view.head
-        discv4 = ~view.is_tcp & (view.first_len >= 99) & (h[:, 97] >= 1) & (h[:, 97] <= 6)
-        discv4 &= h[:, 98] >= 0xC0
-        eip8 = view.is_tcp & (h[:, 2] == 0x04) & ((h[:, 0] << 8 | h[:, 1]) + 2 >= 115)
-        legacy = view.is_tcp & (h[:, 0] == 0x04) & np.isin(view.total_len, (307, 210))
+        c = view.col
+        discv4 = ~view.is_tcp & (view.first_len >= 99) & (c(97) >= 1) & (c(97) <= 6)
+        discv4 &= c(98) >= 0xC0
+        eip8 = view.is_tcp & (c(2) == 0x04) & ((c(0) << 8 | c(1)) + 2 >= 115)
+        legacy = view.is_tcp & (c(0) == 0x04) & np.isin(view.total_len, (307, 210))
         return np.asarray(discv4 | eip8 | legacy)
 
     def recognise(self, conv: Conversation) -> Recognition | None:

@@ -14,7 +14,7 @@ from typing import ClassVar
 from minewatch.findings import Verdict
 from minewatch.net.flows import Conversation
 from minewatch.net.recognisers._orientation import ordered_unique
-from minewatch.net.recognisers.base import Recognition, Recogniser, register
+from minewatch.net.recognisers.base import Recogniser, Recognition, register
 from minewatch.net.recognisers.jsonrpc import read_jsonrpc
 
 __all__ = ["HttpWorkRecogniser"]
@@ -32,11 +32,12 @@ class HttpWorkRecogniser(Recogniser):
 
     name = "http-work"
     protocols: ClassVar[tuple[str, ...]] = ("getwork", "getblocktemplate")
-    text_tokens: ClassVar[tuple[bytes, ...]] = (
-        rb"getwork",
-        rb"getblocktemplate",
-        rb"submitblock",
-        rb"(?i:x-mining-|x-stratum)",
+    tokens: ClassVar[tuple[bytes, ...]] = (
+        b"getwork",
+        b"getblocktemplate",
+        b"submitblock",
+        b"x-mining-",
+        b"x-stratum",
     )
 
     def recognise(self, conv: Conversation) -> Recognition | None:

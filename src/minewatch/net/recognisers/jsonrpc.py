@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 __all__ = ["JsonRpcHead", "read_jsonrpc"]
@@ -51,22 +52,22 @@ class JsonRpcHead:
         return [m for m in self.messages if m.get("method") == method]
 
 
-def _starts(text: str) -> list[int]:
-    starts = [0]
-    starts.extend(m.end() for m in re.finditer(r"\n|\r\n\r\n", text))
-    return starts
+# Where a JSON message may begin: the start of the head, of a line, or of an HTTP body.
+_JSON_START = re.compile(r"(?:^|\n|\r\n\r\n)[ \t\r]*(?=[{\[])")
 
 
+@lru_cache(maxsize=64)
 def read_jsonrpc(head: bytes) -> JsonRpcHead:
-    """Decode every whole JSON object that starts a line or an HTTP body in ``head``."""
+    """Decode every whole JSON object that starts a line or an HTTP body in ``head``.
+
+    Cached: every recogniser of a conversation reads the same heads; treat the result as
+    read-only.
+    """
     out = JsonRpcHead(methods=[m.decode("ascii") for m in _METHOD.findall(head)])
     text = head.decode("latin-1")
-    for pos in _starts(text):
-        stripped = len(text) - len(text[pos:].lstrip(" \t\r"))
-        if stripped >= len(text) or text[stripped] not in "{[":
-            continue
+    for start in _JSON_START.finditer(text):
         try:
-            value, _ = _DECODER.raw_decode(text, stripped)
+            value, _ = _DECODER.raw_decode(text, start.end())
         except ValueError:
             continue
         items = value if isinstance(value, list) else [value]

@@ -12,7 +12,7 @@ from typing import ClassVar
 
 from minewatch.findings import Verdict
 from minewatch.net.flows import Conversation
-from minewatch.net.recognisers.base import Recognition, Recogniser, register
+from minewatch.net.recognisers.base import Recogniser, Recognition, register
 
 __all__ = ["Libp2pRecogniser"]
 
@@ -26,7 +26,7 @@ class Libp2pRecogniser(Recogniser):
 
     name = "libp2p"
     protocols: ClassVar[tuple[str, ...]] = ("libp2p",)
-    text_tokens: ClassVar[tuple[bytes, ...]] = (rb"/multistream/1\.0\.0\n",)
+    tokens: ClassVar[tuple[bytes, ...]] = (b"/multistream/1.0.0\n",)
 
     def recognise(self, conv: Conversation) -> Recognition | None:
         sides = [s for s in (conv.fwd, conv.rev) if s.startswith(_HELLO)]
@@ -39,7 +39,8 @@ class Libp2pRecogniser(Recogniser):
                 if name != "/multistream/1.0.0" and name not in proposed:
                     proposed.append(name)
         filecoin = any(p.startswith("/fil/") for p in proposed)
-        evidence = ["multistream-select 1.0 header from " + ("both peers" if len(sides) == 2 else "one peer")]
+        peers = "both peers" if len(sides) == 2 else "one peer"
+        evidence = [f"multistream 1.0 negotiation header from {peers}"]
         if proposed:
             evidence.append("protocols negotiated: " + ", ".join(proposed[:6]))
         if filecoin:

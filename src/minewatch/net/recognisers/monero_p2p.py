@@ -12,7 +12,7 @@ import numpy as np
 
 from minewatch.findings import Verdict
 from minewatch.net.flows import Conversation, HeadView
-from minewatch.net.recognisers.base import Recognition, Recogniser, register
+from minewatch.net.recognisers.base import Recogniser, Recognition, register
 
 __all__ = ["MoneroP2PRecogniser"]
 
@@ -40,7 +40,7 @@ class MoneroP2PRecogniser(Recogniser):
     protocols: ClassVar[tuple[str, ...]] = ("monero-p2p",)
 
     def screen(self, view: HeadView) -> np.ndarray:
-        sig = np.frombuffer(LEVIN_SIGNATURE, dtype=np.uint8).astype(np.int64)
+        sig = np.frombuffer(LEVIN_SIGNATURE, dtype=np.uint8)
         return np.asarray((view.head[:, :8] == sig).all(axis=1))
 
     def recognise(self, conv: Conversation) -> Recognition | None:

@@ -8,7 +8,7 @@ import numpy as np
 
 from minewatch.findings import Verdict
 from minewatch.net.flows import Conversation, HeadView
-from minewatch.net.recognisers.base import Recognition, Recogniser, register
+from minewatch.net.recognisers.base import Recogniser, Recognition, register
 
 __all__ = ["NanoP2PRecogniser"]
 
@@ -35,16 +35,16 @@ class NanoP2PRecogniser(Recogniser):
     protocols: ClassVar[tuple[str, ...]] = ("nano-p2p",)
 
     def screen(self, view: HeadView) -> np.ndarray:
-        h = view.head
+        c = view.col
         return np.asarray(
-            (h[:, 0] == ord("R"))
-            & np.isin(h[:, 1], list(_NETWORKS))
-            & (h[:, 2] >= h[:, 3])
-            & (h[:, 3] >= h[:, 4])
-            & (h[:, 4] > 0)
-            & (h[:, 2] < 64)
-            & (h[:, 5] >= 2)
-            & (h[:, 5] <= _MAX_MESSAGE_TYPE)
+            (c(0) == ord("R"))
+            & np.isin(c(1), list(_NETWORKS))
+            & (c(2) >= c(3))
+            & (c(3) >= c(4))
+            & (c(4) > 0)
+            & (c(2) < 64)
+            & (c(5) >= 2)
+            & (c(5) <= _MAX_MESSAGE_TYPE)
         )
 
     def recognise(self, conv: Conversation) -> Recognition | None:

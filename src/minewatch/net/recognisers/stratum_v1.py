@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from minewatch.findings import Verdict
 from minewatch.net.flows import Conversation
 from minewatch.net.recognisers._orientation import miner_is_initiator, ordered_unique
-from minewatch.net.recognisers.base import Recognition, Recogniser, register
+from minewatch.net.recognisers.base import Recogniser, Recognition, register
 from minewatch.net.recognisers.coins import coin_from_address
 from minewatch.net.recognisers.jsonrpc import JsonRpcHead, read_jsonrpc
 
@@ -90,7 +90,7 @@ class StratumV1Recogniser(Recogniser):
 
     name = "stratum-v1"
     protocols: ClassVar[tuple[str, ...]] = ("stratum-v1", "ethereum-stratum")
-    text_tokens: ClassVar[tuple[bytes, ...]] = (rb"mining\.",)
+    tokens: ClassVar[tuple[bytes, ...]] = (b"mining.",)
 
     def recognise(self, conv: Conversation) -> Recognition | None:
         if b"mining." not in conv.fwd and b"mining." not in conv.rev:

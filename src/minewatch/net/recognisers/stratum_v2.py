@@ -17,7 +17,7 @@ import numpy as np
 
 from minewatch.findings import Verdict
 from minewatch.net.flows import Conversation, HeadView
-from minewatch.net.recognisers.base import Recognition, Recogniser, register
+from minewatch.net.recognisers.base import Recogniser, Recognition, register
 
 __all__ = ["StratumV2Recogniser"]
 
@@ -35,7 +35,11 @@ def _setup_connection(stream: bytes) -> tuple[int, list[str]] | None:
     body = stream[6 : 6 + length]
     if len(body) != length or length < 10 + 6 + 2:
         return None
-    protocol, min_v, max_v = body[0], int.from_bytes(body[1:3], "little"), int.from_bytes(body[3:5], "little")
+    protocol, min_v, max_v = (
+        body[0],
+        int.from_bytes(body[1:3], "little"),
+        int.from_bytes(body[3:5], "little"),
+    )
     if protocol not in _SUBPROTOCOLS or not 2 <= min_v <= max_v <= 16:
         return None
     pos, strings = 9, []
@@ -64,9 +68,9 @@ class StratumV2Recogniser(Recogniser):
     protocols: ClassVar[tuple[str, ...]] = ("stratum-v2",)
 
     def screen(self, view: HeadView) -> np.ndarray:
-        h = view.head
+        c = view.col
         noise = (view.first_len == NOISE_CLIENT_HELLO) & (view.peer_first_len == NOISE_SERVER_REPLY)
-        plain = (h[:, 2] == 0) & (h[:, 6] <= 2) & (h[:, 7] == 2) & (h[:, 8] == 0)
+        plain = (c(2) == 0) & (c(6) <= 2) & (c(7) == 2) & (c(8) == 0)
         return np.asarray(view.is_tcp & view.from_initiator & (noise | plain))
 
     def recognise(self, conv: Conversation) -> Recognition | None:

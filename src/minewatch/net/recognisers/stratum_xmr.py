@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from minewatch.findings import Verdict
 from minewatch.net.flows import Conversation
 from minewatch.net.recognisers._orientation import miner_is_initiator
-from minewatch.net.recognisers.base import Recognition, Recogniser, register
+from minewatch.net.recognisers.base import Recogniser, Recognition, register
 from minewatch.net.recognisers.coins import coin_from_address, coin_from_algorithm
 from minewatch.net.recognisers.jsonrpc import JsonRpcHead, read_jsonrpc
 
@@ -60,8 +60,11 @@ def _submits(client: JsonRpcHead) -> int:
     count = 0
     for msg in client.calls("submit"):
         p = msg.get("params")
-        if isinstance(p, dict) and "job_id" in p and _hex(p.get("nonce"), 8) and _hex(
-            p.get("result"), 64
+        if (
+            isinstance(p, dict)
+            and "job_id" in p
+            and _hex(p.get("nonce"), 8)
+            and _hex(p.get("result"), 64)
         ):
             count += 1
     return count
@@ -73,7 +76,7 @@ class XmrStratumRecogniser(Recogniser):
 
     name = "stratum-xmr"
     protocols: ClassVar[tuple[str, ...]] = ("stratum-xmr",)
-    text_tokens: ClassVar[tuple[bytes, ...]] = (rb'"blob"', rb'"(?:login|submit|keepalived)"')
+    tokens: ClassVar[tuple[bytes, ...]] = (b'"blob"', b'"login"', b'"submit"', b'"keepalived"')
 
     def recognise(self, conv: Conversation) -> Recognition | None:
         fwd, rev = read_jsonrpc(conv.fwd), read_jsonrpc(conv.rev)
@@ -123,8 +126,10 @@ class XmrStratumRecogniser(Recogniser):
             evidence.append("miner submitted shares")
         if "keepalived" in client.method_set:
             evidence.append("miner sent keepalived")
-        signals = bool(logins) + bool(jobs or _JOB_FRAGMENT.search(server_raw)) + bool(
-            submits or _SUBMIT_FRAGMENT.search(client_raw)
+        signals = (
+            bool(logins)
+            + bool(jobs or _JOB_FRAGMENT.search(server_raw))
+            + bool(submits or _SUBMIT_FRAGMENT.search(client_raw))
         )
         answered = bool(jobs) or server.answered()
         return Recognition(
