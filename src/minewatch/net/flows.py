@@ -17,17 +17,16 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import numpy as np
 from numba import njit
 
 from minewatch.net.capture.decode import PROTO_TCP, PacketHeaders
+from minewatch.net.screening import HeadView, Screen, screen_heads
 
 __all__ = [
     "HEAD_BYTES",
     "HEAD_PACKETS",
-    "HEAD_WIDTH",
     "Conversation",
     "ConversationTable",
     "HeadView",
@@ -42,7 +41,6 @@ HEAD_BYTES = 8_192
 BINARY_HEAD_BYTES = 4_096
 
 _SYN, _ACK = 0x02, 0x10
-_MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
 @dataclass(slots=True)
@@ -110,15 +108,6 @@ def _gather_ranges(buf: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> np.
     out = np.empty(int(lens.sum()), dtype=np.uint8)
     if out.shape[0]:
         _copy_ranges(buf, starts.astype(np.int64), lens.astype(np.int64), out)
-    return out
-
-
-@njit(cache=True, nogil=True)
-def _head_matrix(heads: np.ndarray, begin: np.ndarray, total: np.ndarray, width: int) -> np.ndarray:
-    out = np.zeros((begin.shape[0], width), dtype=np.uint8)
-    for i in range(begin.shape[0]):
-        for j in range(min(width, total[i])):
-            out[i, j] = heads[begin[i] + j]
     return out
 
 
@@ -265,7 +254,7 @@ def conversations(h: PacketHeaders, screen: Screen) -> ConversationTable:
     seg_begin = seg_end - lens
 
     conn_is_tcp = is_tcp_pkt[g.start]
-    tokens, screened = _screen(
+    tokens, screened = screen_heads(
         screen, heads, seg_begin, seg_end, sside, text_like, conn_is_tcp, nconn
     )
     candidate = (tokens[0::2] != 0) | (tokens[1::2] != 0) | (screened != 0)
@@ -401,100 +390,6 @@ class ConversationTable:
 
     def __iter__(self) -> Iterator[Conversation]:
         return iter(self.conversations(np.arange(len(self))))
-
-
-@dataclass(slots=True)
-class HeadView:
-    """The first bytes of every direction of every connection, for vectorised screening.
-
-    Row *i* describes one side (one direction of one connection). ``head`` (``uint8``) holds the
-    first :data:`HEAD_WIDTH` bytes of the side's reassembled head, zero-padded (use
-    :meth:`col` for arithmetic); ``first_len`` is the
-    size of its first payload packet and ``peer_first_len`` that of the opposite direction (0 when
-    it sent nothing); ``total_len`` is how many head bytes were kept.
-    """
-
-    head: np.ndarray
-    first_len: np.ndarray
-    peer_first_len: np.ndarray
-    total_len: np.ndarray
-    is_tcp: np.ndarray
-    from_initiator: np.ndarray
-
-    def col(self, i: int) -> np.ndarray:
-        """Byte ``i`` of every row as ``int64`` (safe for shifts and sums)."""
-        return self.head[:, i].astype(np.int64)
-
-
-HEAD_WIDTH = 128
-
-
-class Screen(Protocol):
-    """What :func:`conversations` needs to know about the recognisers: cheap bulk checks."""
-
-    tokens: list[bytes]
-    """Lower-case byte strings looked for (case-insensitively) in text-looking heads."""
-
-    def __call__(self, view: HeadView) -> np.ndarray:
-        """Per row of the view, the bit set (``uint64``) of recognisers that may claim it."""
-        ...
-
-
-def _find_all(text: bytes, token: bytes) -> list[int]:
-    """Every position of ``token`` in ``text`` (bytes.find runs at memory speed)."""
-    found = []
-    find = text.find
-    pos = find(token)
-    while pos >= 0:
-        found.append(pos)
-        pos = find(token, pos + 1)
-    return found
-
-
-def _screen(
-    screen: Screen,
-    heads: np.ndarray,
-    seg_begin: np.ndarray,
-    seg_end: np.ndarray,
-    sside: np.ndarray,
-    text_like: np.ndarray,
-    conn_is_tcp: np.ndarray,
-    nconn: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Token bits per side and binary-screen claims per connection, decided in bulk."""
-    tokens = np.zeros(2 * nconn, dtype=np.uint64)
-    screened = np.zeros(nconn, dtype=np.uint64)
-    if heads.shape[0] == 0:
-        return tokens, screened
-    lens = seg_end - seg_begin
-    # Text protocols: every token is searched once over all heads, lower-cased; hits inside
-    # binary-looking heads are ignored.
-    if text_like.any() and screen.tokens:
-        text = heads.tobytes().lower()
-        for bit, token in enumerate(screen.tokens):
-            hits = np.asarray(_find_all(text, token), dtype=np.int64)
-            if hits.shape[0]:
-                seg = np.searchsorted(seg_end, hits, side="right")
-                seg = seg[text_like[seg]]
-                np.bitwise_or.at(tokens, sside[seg], np.uint64(1) << np.uint64(bit))
-    # Binary protocols: the recognisers' own bulk checks over each side's first bytes.
-    first = np.flatnonzero(np.r_[True, sside[1:] != sside[:-1]])
-    sides = sside[first]
-    side_end = np.r_[first[1:], sside.shape[0]]
-    total = seg_end[side_end - 1] - seg_begin[first]
-    head = _head_matrix(heads, seg_begin[first], total, HEAD_WIDTH)
-    first_len_all = np.zeros(2 * nconn, dtype=np.int64)
-    first_len_all[sides] = lens[first]
-    view = HeadView(
-        head=head,
-        first_len=lens[first],
-        peer_first_len=first_len_all[sides ^ 1],
-        total_len=total,
-        is_tcp=conn_is_tcp[sides // 2],
-        from_initiator=(sides % 2) == 0,
-    )
-    np.bitwise_or.at(screened, sides // 2, screen(view))
-    return tokens, screened
 
 
 def _empty_table() -> ConversationTable:

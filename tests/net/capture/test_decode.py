@@ -447,3 +447,26 @@ def test_corpus_decodes_inside_packets(name: str) -> None:
     _assert_inside_packets(t, h)
     assert set(h.proto.tolist()) <= {PROTO_TCP, PROTO_UDP}
     assert ((h.sport >= 0) & (h.sport < 65536)).all()
+
+
+
+def test_decoding_in_runs_gives_the_same_columns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Large captures are decoded in runs of the buffer; the result must not depend on it."""
+    from minewatch.net.capture import decode as decode_module
+
+    records: list[tuple[int, bytes]] = []
+    for i in range(40):
+        tcp = w.ipv4_tcp("10.0.0.5", "192.0.2.7", 40000 + i, 3333, b"x" * (i * 7))
+        udp = w.ipv6_udp("2001:db8::5", "2001:db8::7", 5000, 53, b"y" * i)
+        records.append((1_700_000_000_000_000_000 + 2 * i, w.ethernet(tcp)))
+        records.append((1_700_000_000_000_000_001 + 2 * i, w.ethernet(udp, vlans=(7,))))
+    table = read_capture(w.write_pcap(tmp_path / "runs.pcap", records, LinkType.ETHERNET))
+    whole = decode_headers(table)
+    monkeypatch.setattr(decode_module, "CHUNK_BYTES", 300)
+    pieces = decode_headers(table)
+    assert len(whole) == 80
+    for name in PacketHeaders.__slots__:
+        if name != "buf":
+            np.testing.assert_array_equal(getattr(whole, name), getattr(pieces, name), err_msg=name)

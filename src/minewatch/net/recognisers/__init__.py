@@ -11,7 +11,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from minewatch.errors import InputError
-from minewatch.net.flows import Conversation, HeadView
+from minewatch.net.flows import Conversation
 from minewatch.net.recognisers import (  # noqa: F401  (import registers the recognisers)
     bitcoin_p2p,
     chia,
@@ -27,6 +27,7 @@ from minewatch.net.recognisers import (  # noqa: F401  (import registers the rec
     stratum_xmr,
 )
 from minewatch.net.recognisers.base import RECOGNISERS, Recogniser, Recognition, register
+from minewatch.net.screening import HeadView
 
 __all__ = ["RECOGNISERS", "Recogniser", "RecogniserSet", "Recognition", "register"]
 

@@ -24,7 +24,8 @@ from typing import ClassVar
 import numpy as np
 
 from minewatch.findings import Verdict
-from minewatch.net.flows import Conversation, HeadView
+from minewatch.net.flows import Conversation
+from minewatch.net.screening import HeadView
 
 __all__ = ["RECOGNISERS", "Recogniser", "Recognition", "register"]
 

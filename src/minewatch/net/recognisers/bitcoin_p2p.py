@@ -12,9 +12,10 @@ from typing import ClassVar
 import numpy as np
 
 from minewatch.findings import Verdict
-from minewatch.net.flows import Conversation, HeadView
+from minewatch.net.flows import Conversation
 from minewatch.net.recognisers._orientation import ordered_unique
 from minewatch.net.recognisers.base import Recogniser, Recognition, register
+from minewatch.net.screening import HeadView
 
 __all__ = ["NETWORK_MAGICS", "BitcoinP2PRecogniser"]
 

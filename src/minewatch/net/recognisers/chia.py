@@ -14,8 +14,9 @@ import numpy as np
 
 from minewatch.findings import Verdict
 from minewatch.net.dissect.tls import parse_server_certificate_names
-from minewatch.net.flows import Conversation, HeadView
+from minewatch.net.flows import Conversation
 from minewatch.net.recognisers.base import Recogniser, Recognition, register
+from minewatch.net.screening import HeadView
 
 __all__ = ["ChiaRecogniser"]
 

@@ -13,9 +13,10 @@ from typing import ClassVar
 import numpy as np
 
 from minewatch.findings import Verdict
-from minewatch.net.flows import Conversation, HeadView
+from minewatch.net.flows import Conversation
 from minewatch.net.recognisers._keccak import keccak256
 from minewatch.net.recognisers.base import Recogniser, Recognition, register
+from minewatch.net.screening import HeadView
 
 __all__ = ["EthereumP2PRecogniser"]
 
@@ -51,7 +52,9 @@ def _rlpx_message(stream: bytes) -> str | None:
         size = int.from_bytes(stream[:2], "big")
         if size + 2 >= 2 + 65 + 16 + 32 and _on_curve(stream[3:67]):
             return "EIP-8"
-    if len(stream) in (_LEGACY_AUTH, _LEGACY_ACK) and stream[0] == 0x04 and _on_curve(stream[1:65]):
+    # Legacy messages have fixed sizes (auth 307, ack 210 bytes) but encrypted frames follow at
+    # once, so the head is longer; the on-curve check is what rules out other data.
+    if len(stream) >= _LEGACY_ACK and stream[0] == 0x04 and _on_curve(stream[1:65]):
         return "legacy"
     return None
 
@@ -68,7 +71,9 @@ class EthereumP2PRecogniser(Recogniser):
         discv4 = ~view.is_tcp & (view.first_len >= 99) & (c(97) >= 1) & (c(97) <= 6)
         discv4 &= c(98) >= 0xC0
         eip8 = view.is_tcp & (c(2) == 0x04) & ((c(0) << 8 | c(1)) + 2 >= 115)
-        legacy = view.is_tcp & (c(0) == 0x04) & np.isin(view.total_len, (307, 210))
+        sizes = (_LEGACY_AUTH, _LEGACY_ACK)
+        legacy_size = np.isin(view.first_len, sizes) | np.isin(view.total_len, sizes)
+        legacy = view.is_tcp & (c(0) == 0x04) & legacy_size
         return np.asarray(discv4 | eip8 | legacy)
 
     def recognise(self, conv: Conversation) -> Recognition | None:

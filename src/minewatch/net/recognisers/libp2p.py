@@ -10,9 +10,12 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
+import numpy as np
+
 from minewatch.findings import Verdict
 from minewatch.net.flows import Conversation
 from minewatch.net.recognisers.base import Recogniser, Recognition, register
+from minewatch.net.screening import HeadView
 
 __all__ = ["Libp2pRecogniser"]
 
@@ -27,6 +30,12 @@ class Libp2pRecogniser(Recogniser):
     name = "libp2p"
     protocols: ClassVar[tuple[str, ...]] = ("libp2p",)
     tokens: ClassVar[tuple[bytes, ...]] = (b"/multistream/1.0.0\n",)
+
+    def screen(self, view: HeadView) -> np.ndarray:
+        # The length prefix 0x13 makes the head binary-looking, where text tokens are not
+        # searched, so the header is matched here.
+        hello = np.frombuffer(_HELLO, dtype=np.uint8)
+        return np.asarray((view.head[:, : len(_HELLO)] == hello).all(axis=1))
 
     def recognise(self, conv: Conversation) -> Recognition | None:
         sides = [s for s in (conv.fwd, conv.rev) if s.startswith(_HELLO)]

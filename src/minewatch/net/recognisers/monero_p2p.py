@@ -11,8 +11,9 @@ from typing import ClassVar
 import numpy as np
 
 from minewatch.findings import Verdict
-from minewatch.net.flows import Conversation, HeadView
+from minewatch.net.flows import Conversation
 from minewatch.net.recognisers.base import Recogniser, Recognition, register
+from minewatch.net.screening import HeadView
 
 __all__ = ["MoneroP2PRecogniser"]
 

@@ -17,9 +17,10 @@ from minewatch.findings import Verdict
 from minewatch.intel.pools import PoolEntry, PoolIntel
 from minewatch.net.dissect.dns import RecordType, parse_dns
 from minewatch.net.dissect.tls import parse_client_hello
-from minewatch.net.flows import Conversation, HeadView
+from minewatch.net.flows import Conversation
 from minewatch.net.recognisers.base import Recogniser, Recognition, register
 from minewatch.net.recognisers.coins import coin_from_host
+from minewatch.net.screening import HeadView
 
 __all__ = ["PoolDnsRecogniser", "PoolSniRecogniser", "coin_of_pool"]
 

@@ -96,6 +96,12 @@ class StratumV1Recogniser(Recogniser):
         if b"mining." not in conv.fwd and b"mining." not in conv.rev:
             return None
         fwd, rev = read_jsonrpc(conv.fwd), read_jsonrpc(conv.rev)
+        if (fwd.http_requests or rev.http_requests) and 101 not in (
+            fwd.http_statuses + rev.http_statuses
+        ):
+            # Stratum is raw TCP (or a WebSocket after a 101 upgrade, or a CONNECT tunnel);
+            # Stratum lines inside an HTTP exchange are content, e.g. a documentation page.
+            return None
         known = CLIENT_METHODS | SERVER_METHODS
         if not (fwd.method_set | rev.method_set) & known:
             return None

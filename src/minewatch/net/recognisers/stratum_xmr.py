@@ -51,7 +51,15 @@ def _logins(client: JsonRpcHead) -> list[dict[str, Any]]:
     out = []
     for msg in client.calls("login"):
         params = msg.get("params")
-        if isinstance(params, dict) and ("login" in params or "agent" in params):
+        if not isinstance(params, dict):
+            continue
+        login = params.get("login")
+        # "login" alone is also an ordinary user-name field; a miner's login names its "agent",
+        # sends the pool password field "pass", or logs in with a wallet address.
+        if "agent" in params or (
+            login is not None
+            and ("pass" in params or (isinstance(login, str) and coin_from_address(login)))
+        ):
             out.append(params)
     return out
 
