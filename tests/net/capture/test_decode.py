@@ -449,7 +449,6 @@ def test_corpus_decodes_inside_packets(name: str) -> None:
     assert ((h.sport >= 0) & (h.sport < 65536)).all()
 
 
-
 def test_decoding_in_runs_gives_the_same_columns(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -29,7 +29,6 @@ class Libp2pRecogniser(Recogniser):
 
     name = "libp2p"
     protocols: ClassVar[tuple[str, ...]] = ("libp2p",)
-    tokens: ClassVar[tuple[bytes, ...]] = (b"/multistream/1.0.0\n",)
 
     def screen(self, view: HeadView) -> np.ndarray:
         # The length prefix 0x13 makes the head binary-looking, where text tokens are not
