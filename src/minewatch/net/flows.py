@@ -48,9 +48,9 @@ class Conversation:
     """One TCP connection or UDP flow, oriented from the side that opened it.
 
     ``initiator`` is the SYN sender, or when no SYN was captured the sender of the first packet.
-    ``fwd``/``rev`` are the reassembled heads of what the initiator/responder sent;
-    ``fwd_segments``/``rev_segments`` the same bytes as the individual payload packets in capture
-    order (datagrams for UDP).
+    ``fwd``/``rev`` are the reassembled heads of what the initiator/responder sent (TCP in
+    sequence order); ``fwd_sizes``/``rev_sizes`` the sizes of the payload packets they consist
+    of, so ``fwd_segments``/``rev_segments`` give them one by one (datagrams for UDP).
     """
 
     transport: str
@@ -68,8 +68,26 @@ class Conversation:
     rev_payload_packets: int
     fwd: bytes = b""
     rev: bytes = b""
-    fwd_segments: list[bytes] = field(default_factory=list)
-    rev_segments: list[bytes] = field(default_factory=list)
+    fwd_sizes: list[int] = field(default_factory=list)
+    rev_sizes: list[int] = field(default_factory=list)
+
+    @property
+    def fwd_segments(self) -> list[bytes]:
+        """What the initiator sent, one item per payload packet (datagram for UDP)."""
+        return _split(self.fwd, self.fwd_sizes)
+
+    @property
+    def rev_segments(self) -> list[bytes]:
+        """What the responder sent, one item per payload packet (datagram for UDP)."""
+        return _split(self.rev, self.rev_sizes)
+
+
+def _split(data: bytes, sizes: list[int]) -> list[bytes]:
+    out, at = [], 0
+    for size in sizes:
+        out.append(data[at : at + size])
+        at += size
+    return out
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
@@ -357,14 +375,14 @@ class ConversationTable:
         out = []
         for k, values in enumerate(zip(*cols, strict=True)):
             (tcp, ihi, ilo, iport, rhi, rlo, rport, syn, first, last, pkts, fb, rb, fp, rp) = values
-            segs = []
+            sides = []
             for a, b in (fwd_bounds[k], rev_bounds[k]):
-                segs.append(
-                    [
-                        heads[x:y]
-                        for x, y in zip(begin[a:b].tolist(), end[a:b].tolist(), strict=True)
-                    ]
-                )
+                # A side's segments lie next to each other in the head buffer: one slice.
+                if b > a:
+                    lo, hi = int(begin[a]), int(end[b - 1])
+                    sides.append((heads[lo:hi], (end[a:b] - begin[a:b]).tolist()))
+                else:
+                    sides.append((b"", []))
             out.append(
                 Conversation(
                     transport="tcp" if tcp else "udp",
@@ -380,10 +398,10 @@ class ConversationTable:
                     rev_bytes=rb,
                     fwd_payload_packets=fp,
                     rev_payload_packets=rp,
-                    fwd=b"".join(segs[0]),
-                    rev=b"".join(segs[1]),
-                    fwd_segments=segs[0],
-                    rev_segments=segs[1],
+                    fwd=sides[0][0],
+                    rev=sides[1][0],
+                    fwd_sizes=sides[0][1],
+                    rev_sizes=sides[1][1],
                 )
             )
         return out

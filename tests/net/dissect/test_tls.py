@@ -377,3 +377,26 @@ def test_random_handshake_bodies_never_raise(msg_type: int, body: bytes) -> None
 def test_random_certificates_never_raise(blob: bytes) -> None:
     data = flight(server_hello(), certificate_msg(der(0x30, blob)))
     assert isinstance(parse_server_certificates(data), list)
+
+
+def test_fast_server_name_agrees_with_the_full_parser_on_the_corpus() -> None:
+    """Every ClientHello of the corpus gives the same name on the fast path and the full one."""
+    from minewatch.net.capture.decode import decode_headers
+    from minewatch.net.capture.reader import read_capture
+    from minewatch.net.dissect.tls import client_hello_server_name
+    from tests.conftest import CORPUS
+
+    files = sorted(CORPUS.glob("*/*.pcap*"))
+    if not files:
+        pytest.skip("corpus not available")
+    seen = 0
+    for path in files:
+        headers = decode_headers(read_capture(path))
+        offsets, lengths = headers.payload_off.tolist(), headers.payload_len.tolist()
+        for off, length in zip(offsets, lengths, strict=True):
+            payload = headers.buf[off : off + length].tobytes()
+            if payload[:1] == b"\x16" and payload[5:6] == b"\x01":
+                full = parse_client_hello(payload)
+                assert client_hello_server_name(payload) == (full.sni if full else None)
+                seen += 1
+    assert seen > 50

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 __all__ = [
     "CertificateNames",
     "ClientHello",
+    "client_hello_server_name",
     "is_grease",
     "parse_client_hello",
     "parse_server_certificate_names",
@@ -202,6 +203,51 @@ def parse_client_hello(data: bytes | bytearray | memoryview) -> ClientHello | No
         return _client_hello(record_version, handshake.vector(3))
     except _MalformedError:
         return None
+
+
+def client_hello_server_name(data: bytes) -> str | None:
+    """Only the server name of a ClientHello: a fast path for matching names against lists.
+
+    Walks the fixed ClientHello layout inside the first record with plain integer reads (no
+    objects per field) and reads the host name where the server_name extension says. Hellos
+    spread over several records, or anything irregular on the way, fall back to
+    :func:`parse_client_hello`.
+    """
+    try:
+        if len(data) < 5 + 4 + 2 + 32 + 1 or data[0] != _CONTENT_HANDSHAKE or data[5] != 1:
+            return None
+        record_end = 5 + int.from_bytes(data[3:5], "big")
+        hello_end = 9 + int.from_bytes(data[6:9], "big")
+        if hello_end > record_end or hello_end > len(data):
+            raise _MalformedError
+        pos = 9 + 2 + 32
+        pos += 1 + data[pos]  # session id
+        pos += 2 + int.from_bytes(data[pos : pos + 2], "big")  # cipher suites
+        pos += 1 + data[pos]  # compression methods
+        ext_end = pos + 2 + int.from_bytes(data[pos : pos + 2], "big")
+        pos += 2
+        if ext_end != hello_end:
+            raise _MalformedError
+        while pos + 4 <= ext_end:
+            ext_type = int.from_bytes(data[pos : pos + 2], "big")
+            ext_len = int.from_bytes(data[pos + 2 : pos + 4], "big")
+            if ext_type == 0:
+                # server_name_list length, name type (0 = host_name), name length, name.
+                if ext_len < 5 or data[pos + 6] != _SNI_HOST_NAME:
+                    raise _MalformedError
+                size = int.from_bytes(data[pos + 7 : pos + 9], "big")
+                if 9 + size > 4 + ext_len:
+                    raise _MalformedError
+                return _host_name(bytes(data[pos + 9 : pos + 9 + size]))
+            pos += 4 + ext_len
+    except (IndexError, _MalformedError):
+        return _full_parse_name(data)
+    return None if pos == ext_end else _full_parse_name(data)
+
+
+def _full_parse_name(data: bytes) -> str | None:
+    hello = parse_client_hello(data)
+    return hello.sni if hello is not None else None
 
 
 def _client_hello(record_version: int, body: _Reader) -> ClientHello:

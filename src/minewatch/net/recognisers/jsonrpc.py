@@ -53,7 +53,10 @@ class JsonRpcHead:
 
 
 # Where a JSON message may begin: the start of the head, of a line, or of an HTTP body.
-_JSON_START = re.compile(r"(?:^|\n|\r\n\r\n)[ \t\r]*(?=[{\[])")
+_JSON_START = re.compile(r"(?m)^[ \t\r]*(?=[{\[])")
+MAX_MESSAGES = 32
+"""Whole messages decoded per head: logins, subscriptions and first jobs come first; the rest
+only repeats them (method names are still counted from every fragment)."""
 
 
 @lru_cache(maxsize=64)
@@ -72,6 +75,10 @@ def read_jsonrpc(head: bytes) -> JsonRpcHead:
             continue
         items = value if isinstance(value, list) else [value]
         out.messages.extend(item for item in items if isinstance(item, dict))
+        if len(out.messages) >= MAX_MESSAGES:
+            break
+    if b"HTTP/1." not in head:
+        return out
     out.http_requests = len(_HTTP_START.findall(head))
     out.http_statuses = [int(s) for s in _HTTP_STATUS.findall(head)]
     if out.http_requests or out.http_statuses:

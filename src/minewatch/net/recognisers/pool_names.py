@@ -16,7 +16,7 @@ import numpy as np
 from minewatch.findings import Verdict
 from minewatch.intel.pools import PoolEntry, PoolIntel
 from minewatch.net.dissect.dns import RecordType, parse_dns
-from minewatch.net.dissect.tls import parse_client_hello
+from minewatch.net.dissect.tls import client_hello_server_name
 from minewatch.net.flows import Conversation
 from minewatch.net.recognisers.base import Recogniser, Recognition, register
 from minewatch.net.recognisers.coins import coin_from_host
@@ -48,10 +48,10 @@ class PoolSniRecogniser(Recogniser):
     def recognise(self, conv: Conversation) -> Recognition | None:
         if conv.transport != "tcp" or not conv.fwd.startswith(b"\x16\x03"):
             return None
-        hello = parse_client_hello(conv.fwd)
-        if hello is None or not hello.sni:
+        sni = client_hello_server_name(conv.fwd)
+        if not sni:
             return None
-        entry = PoolIntel.bundled().match_domain(hello.sni)
+        entry = PoolIntel.bundled().match_domain(sni)
         if entry is None:
             return None
         protocol = _PROTOCOL_OF_SERVICE.get(entry.protocol, "stratum-tls")
@@ -60,13 +60,13 @@ class PoolSniRecogniser(Recogniser):
             verdict=Verdict.MINING,
             confidence=0.9,
             evidence=[
-                f"TLS server name {hello.sni} belongs to mining pool {entry.pool}",
+                f"TLS server name {sni} belongs to mining pool {entry.pool}",
                 f"pool list entry {entry.domain} ({entry.source}, {entry.date.isoformat()})",
                 "payload encrypted: protocol taken from the pool's service",
             ],
-            coin=coin_of_pool(hello.sni, entry),
+            coin=coin_of_pool(sni, entry),
             answered=bool(conv.rev),
-            server_name=hello.sni,
+            server_name=sni,
             pool=entry.pool,
         )
 
