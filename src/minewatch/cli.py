@@ -21,7 +21,7 @@ from minewatch.errors import MinewatchError
 from minewatch.findings import Verdict
 from minewatch.i18n import LANGUAGES, detect_language, message
 from minewatch.net.recognisers import RECOGNISERS, RecogniserSet
-from minewatch.net.scan import scan_paths
+from minewatch.net.scan import collect_capture_files, disk_size, scan_paths
 from minewatch.output import FORMATS, write_findings
 from minewatch.sample import sample_capture
 
@@ -155,7 +155,8 @@ def scan(
 
     show_progress = not quiet and sys.stderr.isatty()
     if show_progress:
-        total = sum(_size(p) for p in inputs)
+        files, _ = collect_capture_files(inputs)
+        total = sum(disk_size(f) for f in files)
         with click.progressbar(
             length=total, label=message("scanning", lang), file=sys.stderr, show_eta=True
         ) as bar:
@@ -195,15 +196,6 @@ def scan(
             err=True,
         )
     ctx.exit(EXIT_INPUT if report.problems else EXIT_OK)
-
-
-def _size(path: Path) -> int:
-    if path.is_dir():
-        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
 
 
 @cli.command("recognisers")

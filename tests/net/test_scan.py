@@ -132,3 +132,13 @@ def test_protocol_the_server_answered_wins(tmp_path: Path) -> None:
     assert finding.protocol == "stratum-v1"
     assert finding.other_protocols == ["getwork"]
     assert finding.connections == 2
+
+
+def test_progress_adds_up_to_the_size_of_every_file(tmp_path: Path) -> None:
+    records = stratum_session("10.0.0.5", 40000).frames(MESSAGES)
+    good = write_pcap(tmp_path / "a.pcap", records, LinkType.ETHERNET)
+    bad = tmp_path / "b.pcap"
+    bad.write_text("not a capture")
+    seen: dict[str, int] = {}
+    scan_paths([good, bad], progress=lambda p, n: seen.__setitem__(p, seen.get(p, 0) + n))
+    assert seen == {str(good): good.stat().st_size, str(bad): bad.stat().st_size}

@@ -22,7 +22,14 @@ from minewatch.net.capture.reader import PacketTable, looks_like_capture, read_c
 from minewatch.net.flows import Conversation, conversations
 from minewatch.net.recognisers import RecogniserSet, Recognition
 
-__all__ = ["FileProblem", "ScanReport", "collect_capture_files", "scan_paths"]
+__all__ = [
+    "FileProblem",
+    "ProgressCallback",
+    "ScanReport",
+    "collect_capture_files",
+    "disk_size",
+    "scan_paths",
+]
 
 _CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".dmp", ".pcap.gz", ".pcapng.gz", ".gz")
 
@@ -50,7 +57,8 @@ class ScanReport:
 
 
 ProgressCallback = Callable[[str, int], None]
-"""Called with (file path, bytes) after each file, for progress bars."""
+"""Called with (file path, bytes of it newly done) as a scan advances, for progress bars; the
+bytes of one file add up to its size on disk."""
 
 
 def collect_capture_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[FileProblem]]:
@@ -96,15 +104,20 @@ class _Seen:
     last_ns: int
 
 
-def _recognised(table: PacketTable, recognisers: RecogniserSet) -> Iterator[_Seen]:
+def _recognised(
+    table: PacketTable, recognisers: RecogniserSet, done: Callable[[float], None]
+) -> Iterator[_Seen]:
     """Recognise the candidate conversations of one capture.
 
     Conversations between the same two hosts and server port whose heads hold the same protocol
     tokens each way (a miner reconnecting, a prober retrying) speak the same protocol, so the
     recognisers look at the earliest of each such group and the group is counted as a whole.
-    Conversations claimed by a binary screen are always looked at one by one.
+    Conversations claimed by a binary screen are always looked at one by one. ``done`` is told
+    the fraction of the work finished: half once the bulk stages ran, the rest as groups are
+    looked at.
     """
     convs = conversations(decode_headers(table), recognisers)
+    done(0.5)
     n = len(convs)
     if n == 0:
         return
@@ -144,7 +157,10 @@ def _recognised(table: PacketTable, recognisers: RecogniserSet) -> Iterator[_See
     last = np.maximum.reduceat(convs.last_ns[order], starts)
     token_bits = (convs.fwd_tokens[reps] | convs.rev_tokens[reps]).tolist()
     screen_bits = convs.screened[reps].tolist()
+    step = max(1, reps.shape[0] // 20)
     for g, conv in enumerate(convs.conversations(reps)):
+        if g % step == step - 1:
+            done(0.5 + 0.5 * g / reps.shape[0])
         found = recognisers.recognise(conv, token_bits[g], screen_bits[g])
         if found is None:
             continue
@@ -212,6 +228,14 @@ def _merge(group: list[_Seen]) -> Finding:
     )
 
 
+def disk_size(path: Path) -> int:
+    """Size of a file on disk (0 when it cannot be read): the unit of scan progress."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 def _resolved(group: list[_Seen]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(a for s in group for a in s.found.resolved))
 
@@ -257,21 +281,28 @@ def scan_paths(
     report = ScanReport(problems=problems)
     groups: dict[tuple[str, str, int, str], list[_Seen]] = {}
     for path in files:
-        size = 0
+        budget = disk_size(path)
+        reported = 0
+
+        def done(fraction: float, path: Path = path, budget: int = budget) -> None:
+            nonlocal reported
+            now = int(budget * min(fraction, 1.0))
+            if progress is not None and now > reported:
+                progress(str(path), now - reported)
+            reported = max(reported, now)
+
         try:
             table = read_capture(path)
-            size = int(table.buf.shape[0])
-            for seen in _recognised(table, recognisers):
+            for seen in _recognised(table, recognisers, done):
                 groups.setdefault(_key(seen), []).append(seen)
             report.files += 1
             report.packets += len(table)
-            report.bytes += size
+            report.bytes += int(table.buf.shape[0])
             if table.problem:
                 report.problems.append(FileProblem(str(path), table.problem))
         except CaptureError as exc:
             report.problems.append(FileProblem(exc.path, exc.reason))
-        if progress is not None:
-            progress(str(path), size)
+        done(1.0)
     merged = [(_merge(g), _resolved(g)) for g in groups.values()]
     report.findings = sorted(
         _attach_pool_lookups(merged),
