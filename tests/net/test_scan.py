@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
+import pytest
+
 from minewatch.findings import Verdict
 from minewatch.net.capture.writer import Direction, LinkType, TcpSession, write_pcap, write_pcapng
 from minewatch.net.scan import scan_paths
@@ -142,3 +144,20 @@ def test_progress_adds_up_to_the_size_of_every_file(tmp_path: Path) -> None:
     seen: dict[str, int] = {}
     scan_paths([good, bad], progress=lambda p, n: seen.__setitem__(p, seen.get(p, 0) + n))
     assert seen == {str(good): good.stat().st_size, str(bad): bad.stat().st_size}
+
+
+def test_exact_grouping_fallback_gives_the_same_findings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Should two 5-tuples ever share a hash key, grouping falls back to exact sorting."""
+    from minewatch.net import flows
+
+    records = []
+    for i in range(3):
+        records += stratum_session(f"10.0.0.{5 + i}", 40000 + i).frames(MESSAGES)
+    path = write_pcap(tmp_path / "three.pcap", records, LinkType.ETHERNET)
+    hashed = [f.to_dict() for f in scan_paths([path]).findings]
+    monkeypatch.setattr(flows, "_collides", lambda *args: True)
+    exact = [f.to_dict() for f in scan_paths([path]).findings]
+    assert len(hashed) == 3
+    assert exact == hashed

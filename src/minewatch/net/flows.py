@@ -34,11 +34,11 @@ __all__ = [
     "conversations",
 ]
 
-HEAD_PACKETS = 16
+HEAD_PACKETS = 8
 """Payload packets per direction whose bytes are kept for recognition."""
-HEAD_BYTES = 8_192
-"""Bytes per direction kept for recognition (text protocols); binary heads keep fewer."""
-BINARY_HEAD_BYTES = 4_096
+HEAD_BYTES = 4_096
+"""Bytes per direction kept for recognition: logins, subscriptions, first jobs and certificate
+flights fit."""
 
 _SYN, _ACK = 0x02, 0x10
 
@@ -90,15 +90,6 @@ def _split(data: bytes, sizes: list[int]) -> list[bytes]:
     return out
 
 
-def _mix(x: np.ndarray) -> np.ndarray:
-    """splitmix64 finaliser: a fast, well-spread 64-bit hash step (wrapping arithmetic)."""
-    x = x ^ (x >> np.uint64(30))
-    x = x * np.uint64(0xBF58476D1CE4E5B9)
-    x = x ^ (x >> np.uint64(27))
-    x = x * np.uint64(0x94D049BB133111EB)
-    return np.asarray(x ^ (x >> np.uint64(31)))
-
-
 _V4_MAPPED_HI = 0
 _V4_MAPPED_PREFIX = 0x0000FFFF
 
@@ -140,41 +131,94 @@ class _Groups:
     count: np.ndarray
 
 
+@njit(cache=True, nogil=True)
+def _flow_keys(
+    src_hi: np.ndarray,
+    src_lo: np.ndarray,
+    dst_hi: np.ndarray,
+    dst_lo: np.ndarray,
+    sport: np.ndarray,
+    dport: np.ndarray,
+    proto: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Direction-free 64-bit key of every packet's 5-tuple (splitmix64 steps over its parts,
+    lower endpoint first) and whether the sender is the lower endpoint."""
+    n = src_hi.shape[0]
+    key = np.empty(n, dtype=np.uint64)
+    src_first = np.empty(n, dtype=np.bool_)
+    for i in range(n):
+        a = (src_hi[i], src_lo[i], np.uint64(sport[i]))
+        b = (dst_hi[i], dst_lo[i], np.uint64(dport[i]))
+        lower = a <= b
+        lo, hi = (a, b) if lower else (b, a)
+        parts = (lo[0], lo[1], hi[0], hi[1], (lo[2] << 24) | (hi[2] << 8) | np.uint64(proto[i]))
+        x = np.uint64(0x9E3779B97F4A7C15)
+        for p in parts:
+            x ^= p
+            x ^= x >> np.uint64(30)
+            x *= np.uint64(0xBF58476D1CE4E5B9)
+            x ^= x >> np.uint64(27)
+            x *= np.uint64(0x94D049BB133111EB)
+            x ^= x >> np.uint64(31)
+        key[i] = x
+        src_first[i] = lower
+    return key, src_first
+
+
+@njit(cache=True, nogil=True)
+def _collides(
+    order: np.ndarray,
+    new_flow: np.ndarray,
+    src_hi: np.ndarray,
+    src_lo: np.ndarray,
+    dst_hi: np.ndarray,
+    dst_lo: np.ndarray,
+    sport: np.ndarray,
+    dport: np.ndarray,
+    proto: np.ndarray,
+) -> bool:
+    """Whether two different 5-tuples share a key (then grouping falls back to exact sorting)."""
+    for j in range(1, order.shape[0]):
+        if new_flow[j]:
+            continue
+        i, k = order[j - 1], order[j]
+        same = (
+            src_hi[i] == src_hi[k]
+            and src_lo[i] == src_lo[k]
+            and sport[i] == sport[k]
+            and dst_hi[i] == dst_hi[k]
+            and dst_lo[i] == dst_lo[k]
+            and dport[i] == dport[k]
+        )
+        swapped = (
+            src_hi[i] == dst_hi[k]
+            and src_lo[i] == dst_lo[k]
+            and sport[i] == dport[k]
+            and dst_hi[i] == src_hi[k]
+            and dst_lo[i] == src_lo[k]
+            and dport[i] == sport[k]
+        )
+        if proto[i] != proto[k] or not (same or swapped):
+            return True
+    return False  # fmt: skip
+
+
 def _group(h: PacketHeaders) -> _Groups:
-    src_first = (h.src_hi < h.dst_hi) | (
-        (h.src_hi == h.dst_hi)
-        & ((h.src_lo < h.dst_lo) | ((h.src_lo == h.dst_lo) & (h.sport <= h.dport)))
-    )
-    lo_hi = np.where(src_first, h.src_hi, h.dst_hi)
-    lo_lo = np.where(src_first, h.src_lo, h.dst_lo)
-    hi_hi = np.where(src_first, h.dst_hi, h.src_hi)
-    hi_lo = np.where(src_first, h.dst_lo, h.src_lo)
-    ports = (
-        np.where(src_first, h.sport, h.dport).astype(np.uint64) << np.uint64(24)
-        | np.where(src_first, h.dport, h.sport).astype(np.uint64) << np.uint64(8)
-        | h.proto.astype(np.uint64)
-    )
-    key = _mix(lo_hi ^ np.uint64(0x9E3779B97F4A7C15))
-    for part in (lo_lo, hi_hi, hi_lo, ports):
-        key = _mix(key ^ part)
+    columns = (h.src_hi, h.src_lo, h.dst_hi, h.dst_lo, h.sport, h.dport, h.proto)
+    key, src_first = _flow_keys(*columns)
     order = np.argsort(key, kind="stable")
     k = key[order]
     new_flow = np.empty(k.shape[0], dtype=bool)
     if k.shape[0]:
         new_flow[0] = True
         new_flow[1:] = k[1:] != k[:-1]
-    # A hash collision would merge two flows: detect it and fall back to exact sorting.
-    flow_first = order[np.maximum.accumulate(np.where(new_flow, np.arange(k.shape[0]), 0))]
-    same = (
-        (lo_hi[order] == lo_hi[flow_first])
-        & (lo_lo[order] == lo_lo[flow_first])
-        & (hi_hi[order] == hi_hi[flow_first])
-        & (hi_lo[order] == hi_lo[flow_first])
-        & (ports[order] == ports[flow_first])
-    )
-    if not same.all():  # pragma: no cover - astronomically rare
-        order = np.lexsort((np.arange(k.shape[0]), ports, hi_lo, hi_hi, lo_lo, lo_hi))
-        keys = np.stack([lo_hi[order], lo_lo[order], hi_hi[order], hi_lo[order], ports[order]])
+    if _collides(order, new_flow, *columns):  # astronomically rare; tested by forcing it
+        lo = np.where(src_first, 0, 1)
+        ends = [np.where(lo == 0, a, b) for a, b in ((h.src_hi, h.dst_hi), (h.src_lo, h.dst_lo))]
+        ends += [np.where(lo == 0, b, a) for a, b in ((h.src_hi, h.dst_hi), (h.src_lo, h.dst_lo))]
+        ports = np.where(lo == 0, h.sport * 65536 + h.dport, h.dport * 65536 + h.sport)
+        order = np.lexsort((np.arange(k.shape[0]), h.proto, ports, *ends[::-1]))
+        keys = np.stack([c[order] for c in (*ends, ports, h.proto)])
         new_flow[1:] = (keys[:, 1:] != keys[:, :-1]).any(axis=0)
 
     flags = h.tcp_flags[order]
@@ -250,15 +294,13 @@ def conversations(h: PacketHeaders, screen: Screen) -> ConversationTable:
     src_idx = order[sel]
     starts = h.payload_off[src_idx]
     lens = h.payload_len[src_idx]
-    # Cap bytes per side: text-looking heads keep HEAD_BYTES, binary ones BINARY_HEAD_BYTES.
-    first_byte = h.buf[starts]
+    # Cap bytes per side; note which heads look like text (where text tokens are searched).
     side_first = np.searchsorted(sside, sside)
-    head_byte = first_byte[side_first]
+    head_byte = h.buf[starts[side_first]]
     text_like = ((head_byte >= 0x20) & (head_byte < 0x7F)) | np.isin(head_byte, (9, 10, 13))
-    cap = np.where(text_like, HEAD_BYTES, BINARY_HEAD_BYTES)
     before = np.cumsum(lens) - lens
     before -= before[side_first]
-    lens = np.clip(cap - before, 0, lens)
+    lens = np.clip(HEAD_BYTES - before, 0, lens)
     nonzero = lens > 0
     src_idx, starts, lens, sside, text_like = (
         src_idx[nonzero],

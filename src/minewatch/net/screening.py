@@ -9,6 +9,7 @@ reaches the recognisers' Python code.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -64,14 +65,17 @@ class Screen(Protocol):
         ...
 
 
-def _find_all(text: bytes, token: bytes) -> list[int]:
-    """Every position of ``token`` in ``text`` (bytes.find runs at memory speed)."""
+def _sides_with(text: bytes, token: bytes, side_ends: list[int]) -> list[int]:
+    """Indexes of the heads (laid end to end in ``text``, ending at ``side_ends``) that hold
+    ``token``. ``bytes.find`` runs at memory speed; after a hit the search resumes at the end of
+    that head, since one hit per head is all a bit set can say."""
     found = []
     find = text.find
     pos = find(token)
     while pos >= 0:
-        found.append(pos)
-        pos = find(token, pos + 1)
+        k = bisect_right(side_ends, pos)
+        found.append(k)
+        pos = find(token, side_ends[k])
     return found
 
 
@@ -91,21 +95,20 @@ def screen_heads(
     if heads.shape[0] == 0:
         return tokens, screened
     lens = seg_end - seg_begin
-    # Text protocols: every token is searched once over all heads, lower-cased; hits inside
-    # binary-looking heads are ignored.
-    if text_like.any() and screen.tokens:
-        text = heads.tobytes().lower()
-        for bit, token in enumerate(screen.tokens):
-            hits = np.asarray(_find_all(text, token), dtype=np.int64)
-            if hits.shape[0]:
-                seg = np.searchsorted(seg_end, hits, side="right")
-                seg = seg[text_like[seg]]
-                np.bitwise_or.at(tokens, sside[seg], np.uint64(1) << np.uint64(bit))
-    # Binary protocols: the recognisers' own bulk checks over each side's first bytes.
     first = np.flatnonzero(np.r_[True, sside[1:] != sside[:-1]])
     sides = sside[first]
     side_end = np.r_[first[1:], sside.shape[0]]
     total = seg_end[side_end - 1] - seg_begin[first]
+    # Text protocols: every token is searched once over all heads, lower-cased; hits inside
+    # binary-looking heads are ignored.
+    side_text = text_like[first]
+    if side_text.any() and screen.tokens:
+        text = heads.tobytes().lower()
+        side_ends = seg_end[side_end - 1].tolist()
+        for bit, token in enumerate(screen.tokens):
+            hit = np.asarray(_sides_with(text, token, side_ends), dtype=np.int64)
+            hit = hit[side_text[hit]]
+            tokens[sides[hit]] |= np.uint64(1) << np.uint64(bit)
     head = _head_matrix(heads, seg_begin[first], total, HEAD_WIDTH)
     first_len_all = np.zeros(2 * nconn, dtype=np.int64)
     first_len_all[sides] = lens[first]
