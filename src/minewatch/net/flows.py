@@ -216,7 +216,8 @@ def _group(h: PacketHeaders) -> _Groups:
         lo = np.where(src_first, 0, 1)
         ends = [np.where(lo == 0, a, b) for a, b in ((h.src_hi, h.dst_hi), (h.src_lo, h.dst_lo))]
         ends += [np.where(lo == 0, b, a) for a, b in ((h.src_hi, h.dst_hi), (h.src_lo, h.dst_lo))]
-        ports = np.where(lo == 0, h.sport * 65536 + h.dport, h.dport * 65536 + h.sport)
+        sport, dport = h.sport.astype(np.int64), h.dport.astype(np.int64)
+        ports = np.where(lo == 0, sport * 65536 + dport, dport * 65536 + sport)
         order = np.lexsort((np.arange(k.shape[0]), h.proto, ports, *ends[::-1]))
         keys = np.stack([c[order] for c in (*ends, ports, h.proto)])
         new_flow[1:] = (keys[:, 1:] != keys[:, :-1]).any(axis=0)
@@ -280,7 +281,7 @@ def conversations(h: PacketHeaders, screen: Screen) -> ConversationTable:
     sel, sside = sel[keep], sside[keep]
 
     # TCP: order each side's head by sequence number relative to its first packet, drop repeats.
-    seq = h.seq[order][sel]
+    seq = h.seq[order][sel].astype(np.int64)
     first_of_side = np.searchsorted(sside, sside)  # index of each side's first kept packet
     rel = ((seq - seq[first_of_side] + (1 << 31)) % (1 << 32)) - (1 << 31)
     tcp_sel = is_tcp_pkt[sel]
@@ -293,7 +294,7 @@ def conversations(h: PacketHeaders, screen: Screen) -> ConversationTable:
 
     src_idx = order[sel]
     starts = h.payload_off[src_idx]
-    lens = h.payload_len[src_idx]
+    lens = h.payload_len[src_idx].astype(np.int64)
     # Cap bytes per side; note which heads look like text (where text tokens are searched).
     side_first = np.searchsorted(sside, sside)
     head_byte = h.buf[starts[side_first]]
@@ -314,8 +315,9 @@ def conversations(h: PacketHeaders, screen: Screen) -> ConversationTable:
     seg_begin = seg_end - lens
 
     conn_is_tcp = is_tcp_pkt[g.start]
+    heads_bytes = heads.tobytes()
     tokens, screened = screen_heads(
-        screen, heads, seg_begin, seg_end, sside, text_like, conn_is_tcp, nconn
+        screen, heads, heads_bytes, seg_begin, seg_end, sside, text_like, conn_is_tcp, nconn
     )
     candidate = (tokens[0::2] != 0) | (tokens[1::2] != 0) | (screened != 0)
     rows = np.flatnonzero(candidate)
@@ -351,7 +353,7 @@ def conversations(h: PacketHeaders, screen: Screen) -> ConversationTable:
         fwd_tokens=tokens[2 * rows],
         rev_tokens=tokens[2 * rows + 1],
         screened=screened[rows],
-        heads=heads.tobytes(),
+        heads=heads_bytes,
         seg_begin=seg_begin,
         seg_end=seg_end,
         fwd_segments=np.stack([side_bounds[2 * rows], side_bounds[2 * rows + 1]], axis=1),

@@ -1,7 +1,7 @@
 """Bulk screening: which conversations could a recogniser claim?
 
 Every direction of every connection is checked at once, without Python code per conversation:
-text tokens (lower-case byte strings the recognisers list) are searched with ``bytes.find`` over
+text tokens (byte strings the recognisers list) are searched with ``bytes.find`` over
 all heads together, and each recogniser's vectorised byte checks run over a matrix of the first
 :data:`HEAD_WIDTH` bytes of every direction (a :class:`HeadView`). Only what something claims
 reaches the recognisers' Python code.
@@ -58,7 +58,7 @@ class Screen(Protocol):
     """What :func:`conversations` needs to know about the recognisers: cheap bulk checks."""
 
     tokens: list[bytes]
-    """Lower-case byte strings looked for (case-insensitively) in text-looking heads."""
+    """Byte strings looked for, as they are, in text-looking heads."""
 
     def __call__(self, view: HeadView) -> np.ndarray:
         """Per row of the view, the bit set (``uint64``) of recognisers that may claim it."""
@@ -82,6 +82,7 @@ def _sides_with(text: bytes, token: bytes, side_ends: list[int]) -> list[int]:
 def screen_heads(
     screen: Screen,
     heads: np.ndarray,
+    heads_bytes: bytes,
     seg_begin: np.ndarray,
     seg_end: np.ndarray,
     sside: np.ndarray,
@@ -99,11 +100,11 @@ def screen_heads(
     sides = sside[first]
     side_end = np.r_[first[1:], sside.shape[0]]
     total = seg_end[side_end - 1] - seg_begin[first]
-    # Text protocols: every token is searched once over all heads, lower-cased; hits inside
-    # binary-looking heads are ignored.
+    # Text protocols: every token is searched once over all heads; hits inside binary-looking
+    # heads are ignored.
     side_text = text_like[first]
     if side_text.any() and screen.tokens:
-        text = heads.tobytes().lower()
+        text = heads_bytes
         side_ends = seg_end[side_end - 1].tolist()
         for bit, token in enumerate(screen.tokens):
             hit = np.asarray(_sides_with(text, token, side_ends), dtype=np.int64)

@@ -5,8 +5,8 @@ A recogniser does two things:
 * ``screen(view)`` — a *vectorised* check over the first bytes of every direction of every
   connection of a capture (a :class:`~minewatch.net.flows.HeadView`), saying which ones it might
   claim. It must be cheap and may over-approximate; it must never miss its protocol. Text
-  protocols can instead (or also) list ``tokens``: lower-case byte strings whose presence
-  (case-insensitively) in a text-looking head makes the connection a candidate.
+  protocols can instead (or also) list ``tokens``: byte strings whose presence in a text-looking
+  head makes the connection a candidate (matched as they are; list each spelling that occurs).
 * ``recognise(conversation)`` — the precise, per-conversation decision, returning a
   :class:`Recognition` with the protocol, verdict, coin, confidence and human-readable evidence,
   or ``None``.
@@ -62,7 +62,8 @@ class Recogniser(ABC):
     protocols: ClassVar[tuple[str, ...]]
     """Every ``protocol`` value this recogniser can report."""
     tokens: ClassVar[tuple[bytes, ...]] = ()
-    """Lower-case byte strings that make a text-looking head a candidate for this recogniser."""
+    """Byte strings (case-sensitive: list each spelling that occurs) that make a text-looking
+    head a candidate for this recogniser."""
 
     def screen(self, view: HeadView) -> np.ndarray:
         """Bulk pre-check over ``view`` rows; the default claims nothing (text tokens only)."""

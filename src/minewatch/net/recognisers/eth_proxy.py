@@ -31,7 +31,7 @@ class EthProxyRecogniser(Recogniser):
 
     name = "eth-proxy"
     protocols: ClassVar[tuple[str, ...]] = ("eth-proxy",)
-    tokens: ClassVar[tuple[bytes, ...]] = (b"eth_submit", b"eth_getwork", b"eth_login")
+    tokens: ClassVar[tuple[bytes, ...]] = (b"eth_submit", b"eth_getWork", b"eth_login")
 
     def recognise(self, conv: Conversation) -> Recognition | None:
         if b"eth_" not in conv.fwd and b"eth_" not in conv.rev:

@@ -34,9 +34,15 @@ class HttpWorkRecogniser(Recogniser):
     protocols: ClassVar[tuple[str, ...]] = ("getwork", "getblocktemplate")
     tokens: ClassVar[tuple[bytes, ...]] = (
         b"getwork",
+        b"eth_getWork",
+        b"eth_submit",
         b"getblocktemplate",
         b"submitblock",
+        # Header names are case-insensitive; these are the spellings miners and pools send
+        # (HTTP/1.1 title case, HTTP/2 lower case).
+        b"X-Mining-",
         b"x-mining-",
+        b"X-Stratum",
         b"x-stratum",
     )
 
