@@ -56,7 +56,8 @@ def _is_hex(value: Any, length: int | None = None) -> bool:
 
 def _notify_style(client: JsonRpcHead, server: JsonRpcHead) -> tuple[str | None, str | None]:
     """(coin, description) from the structure of the pool's job pushes."""
-    for msg in server.calls("mining.notify"):
+    first = server.first_call("mining.notify")
+    for msg in [first] if first is not None else []:
         params = msg.get("params")
         if not isinstance(params, list):
             continue
@@ -71,16 +72,18 @@ def _notify_style(client: JsonRpcHead, server: JsonRpcHead) -> tuple[str | None,
             return "zec", "Equihash job (ZIP-301: version, prev hash, merkle root, time, bits)"
         if 3 <= len(params) <= 5 and _is_hex(params[1], 64) and _is_hex(params[2], 64):
             return "eth", "Ethash job (seed hash, header hash)"
-    if server.calls("mining.set_target") and not server.calls("mining.set_difficulty"):
+    if (
+        "mining.set_target" in server.method_set
+        and "mining.set_difficulty" not in server.method_set
+    ):
         return "zec", "pool sets a share target (mining.set_target, ZIP-301)"
     return None, None
 
 
-def _first_param(messages: list[dict[str, Any]]) -> str | None:
-    for msg in messages:
-        params = msg.get("params")
-        if isinstance(params, list) and params and isinstance(params[0], str):
-            return params[0]
+def _first_param(message: dict[str, Any] | None) -> str | None:
+    params = message.get("params") if message is not None else None
+    if isinstance(params, list) and params and isinstance(params[0], str):
+        return params[0]
     return None
 
 
@@ -117,14 +120,14 @@ class StratumV1Recogniser(Recogniser):
             evidence.append("miner called " + ", ".join(client_calls))
         if server_pushes:
             evidence.append("pool pushed " + ", ".join(server_pushes))
-        agent = _first_param(client.calls("mining.subscribe"))
+        agent = _first_param(client.first_call("mining.subscribe"))
         ethereum = b"EthereumStratum/" in conv.fwd or b"EthereumStratum/" in conv.rev
         if agent:
             evidence.append(f"subscribe names miner software {agent!r}")
         coin, style = _notify_style(client, server)
         if style:
             evidence.append(style)
-        login = _first_param(client.calls("mining.authorize"))
+        login = _first_param(client.first_call("mining.authorize"))
         address_coin = coin_from_address(login) if login else None
         if address_coin:
             evidence.append(f"authorize uses a {address_coin.upper()} wallet address")
