@@ -22,6 +22,7 @@ import numpy as np
 from numba import njit
 
 from minewatch.net.capture.decode import PROTO_TCP, PacketHeaders
+from minewatch.net.ranges import gather_ranges
 from minewatch.net.screening import HeadView, Screen, screen_heads
 
 __all__ = [
@@ -99,25 +100,6 @@ def _ip_text(hi: int, lo: int) -> str:
     if hi == _V4_MAPPED_HI and lo >> 32 == _V4_MAPPED_PREFIX:
         return socket.inet_ntop(socket.AF_INET, (lo & 0xFFFFFFFF).to_bytes(4, "big"))
     return socket.inet_ntop(socket.AF_INET6, ((hi << 64) | lo).to_bytes(16, "big"))
-
-
-@njit(cache=True, nogil=True)
-def _copy_ranges(buf: np.ndarray, starts: np.ndarray, lens: np.ndarray, out: np.ndarray) -> None:
-    pos = 0
-    for i in range(starts.shape[0]):
-        s = starts[i]
-        for j in range(lens[i]):
-            out[pos + j] = buf[s + j]
-        pos += lens[i]
-
-
-def _gather_ranges(buf: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
-    """Concatenate ``buf[s:s+l]`` for every (s, l) pair (a compiled copy loop: a fancy-index
-    gather would need an 8-byte index per copied byte)."""
-    out = np.empty(int(lens.sum()), dtype=np.uint8)
-    if out.shape[0]:
-        _copy_ranges(buf, starts.astype(np.int64), lens.astype(np.int64), out)
-    return out
 
 
 @dataclass(slots=True)
@@ -310,7 +292,7 @@ def conversations(h: PacketHeaders, screen: Screen) -> ConversationTable:
         sside[nonzero],
         text_like[nonzero],
     )
-    heads = _gather_ranges(h.buf, starts, lens)
+    heads = gather_ranges(h.buf, starts, lens)
     seg_end = np.cumsum(lens)
     seg_begin = seg_end - lens
 

@@ -100,14 +100,13 @@ def screen_heads(
     sides = sside[first]
     side_end = np.r_[first[1:], sside.shape[0]]
     total = seg_end[side_end - 1] - seg_begin[first]
-    # Text protocols: every token is searched once over all heads; hits inside binary-looking
-    # heads are ignored.
+    # Text protocols: every token is searched once over all heads (laid end to end in
+    # ``heads_bytes``); hits inside binary-looking heads are ignored.
     side_text = text_like[first]
     if side_text.any() and screen.tokens:
-        text = heads_bytes
         side_ends = seg_end[side_end - 1].tolist()
         for bit, token in enumerate(screen.tokens):
-            hit = np.asarray(_sides_with(text, token, side_ends), dtype=np.int64)
+            hit = np.asarray(_sides_with(heads_bytes, token, side_ends), dtype=np.int64)
             hit = hit[side_text[hit]]
             tokens[sides[hit]] |= np.uint64(1) << np.uint64(bit)
     head = _head_matrix(heads, seg_begin[first], total, HEAD_WIDTH)
