@@ -273,3 +273,28 @@ def test_accepts_bytearray_and_memoryview() -> None:
 def test_package_exports_are_complete() -> None:
     public = {n for n in vars(dissect) if not n.startswith("_")} - {"dns", "tls"}
     assert set(dissect.__all__) == public
+
+
+def test_question_name_agrees_with_the_full_parser_on_the_corpus() -> None:
+    """The quick first look names the same question as the full parse wherever that succeeds."""
+    from minewatch.net.capture.decode import PROTO_UDP, decode_headers
+    from minewatch.net.capture.reader import read_capture
+    from minewatch.net.dissect.dns import question_name
+    from tests.conftest import CORPUS
+
+    files = sorted(CORPUS.glob("*/*.pcap*"))
+    if not files:
+        pytest.skip("corpus not available")
+    checked = 0
+    for path in files:
+        h = decode_headers(read_capture(path))
+        udp = h.proto == PROTO_UDP
+        for off, length in zip(
+            h.payload_off[udp].tolist(), h.payload_len[udp].tolist(), strict=True
+        ):
+            payload = h.buf[off : off + length].tobytes()
+            full = parse_dns(payload)
+            if full is not None and full.questions:
+                assert question_name(payload) == full.questions[0]
+                checked += 1
+    assert checked > 500

@@ -30,7 +30,14 @@ import enum
 import ipaddress
 from dataclasses import dataclass, field
 
-__all__ = ["DnsAnswer", "DnsMessage", "RecordType", "parse_dns", "parse_dns_tcp"]
+__all__ = [
+    "DnsAnswer",
+    "DnsMessage",
+    "RecordType",
+    "parse_dns",
+    "parse_dns_tcp",
+    "question_name",
+]
 
 _HEADER_LEN = 12
 _MIN_QUESTION_LEN = 5  # root name + type + class
@@ -112,6 +119,18 @@ def parse_dns_tcp(data: bytes | bytearray | memoryview) -> DnsMessage | None:
     if length < _HEADER_LEN or len(buf) < 2 + length:
         return None
     return parse_dns(buf[2 : 2 + length])
+
+
+def question_name(payload: bytes) -> str | None:
+    """The first question's name of a plausible DNS message, without decoding the rest.
+
+    A cheap first look for callers that only care about some names; :func:`parse_dns` remains
+    the judge of whether the message is well formed.
+    """
+    if len(payload) < 17 or payload[4:6] == b"\x00\x00" or payload[2] & 0x78:
+        return None
+    found = _read_name(bytes(payload), 12)
+    return found[0] if found is not None else None
 
 
 def parse_dns(payload: bytes | bytearray | memoryview) -> DnsMessage | None:

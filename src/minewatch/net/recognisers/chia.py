@@ -38,6 +38,8 @@ class ChiaRecogniser(Recogniser):
     def recognise(self, conv: Conversation) -> Recognition | None:
         if conv.transport != "tcp" or not conv.rev.startswith(b"\x16\x03"):
             return None
+        if CHIA_CA.encode() not in conv.rev:  # the issuer's name is plain text in the DER
+            return None
         certificates = parse_server_certificate_names(conv.rev)
         issued = [c for c in certificates if CHIA_CA in c.issuer_cn]
         if not issued:

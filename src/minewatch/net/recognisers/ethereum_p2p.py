@@ -70,7 +70,9 @@ class EthereumP2PRecogniser(Recogniser):
         c = view.col
         discv4 = ~view.is_tcp & (view.first_len >= 99) & (c(97) >= 1) & (c(97) <= 6)
         discv4 &= c(98) >= 0xC0
-        eip8 = view.is_tcp & (c(2) == 0x04) & ((c(0) << 8 | c(1)) + 2 >= 115)
+        # EIP-8: the size prefix counts the rest of the auth message, which is in the head.
+        auth_size = (c(0) << 8 | c(1)) + 2
+        eip8 = view.is_tcp & (c(2) == 0x04) & (auth_size >= 115) & (auth_size <= view.total_len)
         sizes = (_LEGACY_AUTH, _LEGACY_ACK)
         legacy_size = np.isin(view.first_len, sizes) | np.isin(view.total_len, sizes)
         legacy = view.is_tcp & (c(0) == 0x04) & legacy_size

@@ -15,7 +15,7 @@ import numpy as np
 
 from minewatch.findings import Verdict
 from minewatch.intel.pools import PoolEntry, PoolIntel
-from minewatch.net.dissect.dns import RecordType, parse_dns
+from minewatch.net.dissect.dns import RecordType, parse_dns, question_name
 from minewatch.net.dissect.tls import client_hello_server_name
 from minewatch.net.flows import Conversation
 from minewatch.net.recognisers.base import Recogniser, Recognition, register
@@ -93,7 +93,11 @@ class PoolDnsRecogniser(Recogniser):
         entry: PoolEntry | None = None
         resolved: list[str] = []
         cdn: list[str] = []
-        for datagram in conv.fwd_segments[:4] + conv.rev_segments[:4]:
+        datagrams = conv.fwd_segments[:4] + conv.rev_segments[:4]
+        names = (question_name(d) for d in datagrams)
+        if not any(name and intel.match_domain(name) for name in names):
+            return None  # most look-ups: a first glance at the question is enough
+        for datagram in datagrams:
             msg = parse_dns(datagram)
             if msg is None:
                 continue
