@@ -284,14 +284,11 @@ def conversations(h: PacketHeaders, screen: Screen) -> ConversationTable:
     before = np.cumsum(lens) - lens
     before -= before[side_first]
     lens = np.clip(HEAD_BYTES - before, 0, lens)
-    nonzero = lens > 0
-    src_idx, starts, lens, sside, text_like = (
-        src_idx[nonzero],
-        starts[nonzero],
-        lens[nonzero],
-        sside[nonzero],
-        text_like[nonzero],
-    )
+    # Lay text-looking heads first in the buffer (each side's segments stay together and in
+    # order), so that text tokens are searched in that prefix only.
+    keep = np.flatnonzero(lens > 0)
+    keep = keep[np.argsort(~text_like[keep], kind="stable")]
+    starts, lens, sside, text_like = starts[keep], lens[keep], sside[keep], text_like[keep]
     heads = gather_ranges(h.buf, starts, lens)
     seg_end = np.cumsum(lens)
     seg_begin = seg_end - lens
@@ -315,7 +312,11 @@ def conversations(h: PacketHeaders, screen: Screen) -> ConversationTable:
     res_lo = np.where(src_is_ini, h.dst_lo[p], h.src_lo[p])
     ini_port = np.where(src_is_ini, h.sport[p], h.dport[p])
     res_port = np.where(src_is_ini, h.dport[p], h.sport[p])
-    side_bounds = np.searchsorted(sside, np.arange(2 * nconn + 1))
+    side_lo = np.zeros(2 * nconn, dtype=np.int64)
+    side_hi = np.zeros(2 * nconn, dtype=np.int64)
+    firsts = np.flatnonzero(np.r_[True, sside[1:] != sside[:-1]]) if sside.shape[0] else keep[:0]
+    side_lo[sside[firsts]] = firsts
+    side_hi[sside[firsts]] = np.r_[firsts[1:], sside.shape[0]]
     return ConversationTable(
         is_tcp=conn_is_tcp[rows],
         ini_hi=ini_hi,
@@ -338,8 +339,8 @@ def conversations(h: PacketHeaders, screen: Screen) -> ConversationTable:
         heads=heads_bytes,
         seg_begin=seg_begin,
         seg_end=seg_end,
-        fwd_segments=np.stack([side_bounds[2 * rows], side_bounds[2 * rows + 1]], axis=1),
-        rev_segments=np.stack([side_bounds[2 * rows + 1], side_bounds[2 * rows + 2]], axis=1),
+        fwd_segments=np.stack([side_lo[2 * rows], side_hi[2 * rows]], axis=1),
+        rev_segments=np.stack([side_lo[2 * rows + 1], side_hi[2 * rows + 1]], axis=1),
     )
 
 

@@ -66,16 +66,19 @@ class Screen(Protocol):
 
 
 def _sides_with(text: bytes, token: bytes, side_ends: list[int]) -> list[int]:
-    """Indexes of the heads (laid end to end in ``text``, ending at ``side_ends``) that hold
-    ``token``. ``bytes.find`` runs at memory speed; after a hit the search resumes at the end of
-    that head, since one hit per head is all a bit set can say."""
-    found = []
-    find = text.find
-    pos = find(token)
+    """Indexes of the heads (laid end to end from the start of ``text``, ending at
+    ``side_ends``) that hold ``token``; bytes after the last head are not searched.
+    ``bytes.find`` runs at memory speed; after a hit the search resumes at the end of that head,
+    since one hit per head is all a bit set can say."""
+    found: list[int] = []
+    if not side_ends:
+        return found
+    find, stop = text.find, side_ends[-1]
+    pos = find(token, 0, stop)
     while pos >= 0:
         k = bisect_right(side_ends, pos)
         found.append(k)
-        pos = find(token, side_ends[k])
+        pos = find(token, side_ends[k], stop)
     return found
 
 
@@ -100,14 +103,13 @@ def screen_heads(
     sides = sside[first]
     side_end = np.r_[first[1:], sside.shape[0]]
     total = seg_end[side_end - 1] - seg_begin[first]
-    # Text protocols: every token is searched once over all heads (laid end to end in
-    # ``heads_bytes``); hits inside binary-looking heads are ignored.
-    side_text = text_like[first]
-    if side_text.any() and screen.tokens:
-        side_ends = seg_end[side_end - 1].tolist()
+    # Text protocols: every token is searched once over the text-looking heads, which the
+    # caller laid first in ``heads_bytes``.
+    n_text = int(np.count_nonzero(text_like[first]))
+    if n_text and screen.tokens:
+        side_ends = seg_end[side_end[:n_text] - 1].tolist()
         for bit, token in enumerate(screen.tokens):
             hit = np.asarray(_sides_with(heads_bytes, token, side_ends), dtype=np.int64)
-            hit = hit[side_text[hit]]
             tokens[sides[hit]] |= np.uint64(1) << np.uint64(bit)
     head = _head_matrix(heads, seg_begin[first], total, HEAD_WIDTH)
     first_len_all = np.zeros(2 * nconn, dtype=np.int64)
