@@ -23,7 +23,7 @@ from numba import njit
 
 from minewatch.net.capture.decode import PROTO_TCP, PacketHeaders
 from minewatch.net.ranges import gather_ranges
-from minewatch.net.screening import HeadView, Screen, screen_heads
+from minewatch.net.screening import HEAD_WIDTH, HeadView, Screen, screen_heads
 
 __all__ = [
     "HEAD_BYTES",
@@ -288,17 +288,36 @@ def conversations(h: PacketHeaders, screen: Screen) -> ConversationTable:
     # order), so that text tokens are searched in that prefix only.
     keep = np.flatnonzero(lens > 0)
     keep = keep[np.argsort(~text_like[keep], kind="stable")]
-    starts, lens, sside, text_like = starts[keep], lens[keep], sside[keep], text_like[keep]
-    heads = gather_ranges(h.buf, starts, lens)
-    seg_end = np.cumsum(lens)
-    seg_begin = seg_end - lens
+    starts, lens, sside = starts[keep], lens[keep], sside[keep]
+    text_like, before = text_like[keep], before[keep]
+    # Screening reads text heads whole but only the first HEAD_WIDTH bytes of binary ones
+    # (bulk downloads and TLS records are most of the bytes and need no more).
+    screen_lens = np.where(text_like, lens, np.clip(HEAD_WIDTH - before, 0, lens))
+    heads = gather_ranges(h.buf, starts, screen_lens)
+    seg_end = np.cumsum(screen_lens)
+    seg_begin = seg_end - screen_lens
 
     conn_is_tcp = is_tcp_pkt[g.start]
     heads_bytes = heads.tobytes()
     tokens, screened = screen_heads(
-        screen, heads, heads_bytes, seg_begin, seg_end, sside, text_like, conn_is_tcp, nconn
+        screen,
+        heads,
+        heads_bytes,
+        seg_begin,
+        seg_end,
+        sside,
+        lens,
+        text_like,
+        conn_is_tcp,
+        nconn,
     )
     candidate = (tokens[0::2] != 0) | (tokens[1::2] != 0) | (screened != 0)
+    # Whole heads, for the candidates only.
+    chosen = candidate[sside // 2]
+    starts, lens, sside = starts[chosen], lens[chosen], sside[chosen]
+    heads_bytes = gather_ranges(h.buf, starts, lens).tobytes()
+    seg_end = np.cumsum(lens)
+    seg_begin = seg_end - lens
     rows = np.flatnonzero(candidate)
     rows = rows[np.argsort(first_ns[rows], kind="stable")]
 
@@ -314,7 +333,7 @@ def conversations(h: PacketHeaders, screen: Screen) -> ConversationTable:
     res_port = np.where(src_is_ini, h.dport[p], h.sport[p])
     side_lo = np.zeros(2 * nconn, dtype=np.int64)
     side_hi = np.zeros(2 * nconn, dtype=np.int64)
-    firsts = np.flatnonzero(np.r_[True, sside[1:] != sside[:-1]]) if sside.shape[0] else keep[:0]
+    firsts = np.flatnonzero(np.r_[True, sside[1:] != sside[:-1]]) if sside.shape[0] else rows[:0]
     side_lo[sside[firsts]] = firsts
     side_hi[sside[firsts]] = np.r_[firsts[1:], sside.shape[0]]
     return ConversationTable(

@@ -36,7 +36,7 @@ class HeadView:
     first :data:`HEAD_WIDTH` bytes of the side's reassembled head, zero-padded (use
     :meth:`col` for arithmetic); ``first_len`` is the
     size of its first payload packet and ``peer_first_len`` that of the opposite direction (0 when
-    it sent nothing); ``total_len`` is how many head bytes were kept.
+    it sent nothing); ``total_len`` is the length of the side's head (at most ``HEAD_BYTES``).
     """
 
     head: np.ndarray
@@ -89,20 +89,26 @@ def screen_heads(
     seg_begin: np.ndarray,
     seg_end: np.ndarray,
     sside: np.ndarray,
+    seg_len: np.ndarray,
     text_like: np.ndarray,
     conn_is_tcp: np.ndarray,
     nconn: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Token bits per side and binary-screen claims per connection, decided in bulk."""
+    """Token bits per side and binary-screen claims per connection, decided in bulk.
+
+    ``heads`` holds each side's segments (``seg_begin``/``seg_end``, side ``sside``), text-looking
+    sides first and whole, binary ones cut to their first :data:`HEAD_WIDTH` bytes; ``seg_len``
+    gives the segments' full lengths.
+    """
     tokens = np.zeros(2 * nconn, dtype=np.uint64)
     screened = np.zeros(nconn, dtype=np.uint64)
     if heads.shape[0] == 0:
         return tokens, screened
-    lens = seg_end - seg_begin
     first = np.flatnonzero(np.r_[True, sside[1:] != sside[:-1]])
     sides = sside[first]
     side_end = np.r_[first[1:], sside.shape[0]]
-    total = seg_end[side_end - 1] - seg_begin[first]
+    total = np.add.reduceat(seg_len, first)
+    stored = seg_end[side_end - 1] - seg_begin[first]
     # Text protocols: every token is searched once over the text-looking heads, which the
     # caller laid first in ``heads_bytes``.
     n_text = int(np.count_nonzero(text_like[first]))
@@ -111,12 +117,12 @@ def screen_heads(
         for bit, token in enumerate(screen.tokens):
             hit = np.asarray(_sides_with(heads_bytes, token, side_ends), dtype=np.int64)
             tokens[sides[hit]] |= np.uint64(1) << np.uint64(bit)
-    head = _head_matrix(heads, seg_begin[first], total, HEAD_WIDTH)
+    head = _head_matrix(heads, seg_begin[first], stored, HEAD_WIDTH)
     first_len_all = np.zeros(2 * nconn, dtype=np.int64)
-    first_len_all[sides] = lens[first]
+    first_len_all[sides] = seg_len[first]
     view = HeadView(
         head=head,
-        first_len=lens[first],
+        first_len=seg_len[first],
         peer_first_len=first_len_all[sides ^ 1],
         total_len=total,
         is_tcp=conn_is_tcp[sides // 2],
