@@ -23,7 +23,7 @@ from minewatch.i18n import LANGUAGES, detect_language, message
 from minewatch.net.recognisers import RECOGNISERS, RecogniserSet
 from minewatch.net.scan import collect_capture_files, disk_size, scan_paths
 from minewatch.output import FORMATS, write_findings
-from minewatch.sample import sample_capture
+from minewatch.sample import power_sample, sample_capture
 
 __all__ = ["main"]
 
@@ -196,6 +196,91 @@ def scan(
             err=True,
         )
     ctx.exit(EXIT_INPUT if report.problems else EXIT_OK)
+
+
+@cli.group()
+def power() -> None:
+    """Screen electricity-meter data of large power users for hidden mining.
+
+    筛查大电力用户的电表数据，发现隐藏的挖矿负荷。
+    """
+
+
+@power.command("screen")
+@click.argument("readings", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--accounts",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="CSV/Parquet with account_id, contracted_kw, declared_business, region_code.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("power-screen.csv"),
+    show_default=True,
+    help="Result CSV: one row per account.",
+)
+@click.option(
+    "--inspect-top",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Also write the N accounts to inspect first (by expected mining kW), as CSV and XLSX.",
+)
+@click.option("--sample", is_flag=True, help="Screen the bundled sample meter data. 使用内置样例。")
+@click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
+@click.pass_context
+def power_screen(
+    ctx: click.Context,
+    readings: Path | None,
+    accounts: Path | None,
+    out: Path,
+    inspect_top: int | None,
+    sample: bool,
+    quiet: bool,
+) -> None:
+    """Screen every account of READINGS (CSV or Parquet, long form: account_id, ts with UTC
+    offset, kw; optional kvar, ia, ib, ic) and write one verdict per account.
+
+    按户输出结论（mining 挖矿 / suspect 可疑 / normal 正常）、得分、类型、开始时间、挖矿负荷与依据。
+
+    \b
+    Result columns: account_id, verdict (mining|suspect|normal), score (0-1), kind
+    (asic|gpu|cpu|storage|unknown|none), onset (ISO-8601, when mining started inside the
+    window), mining_kw, equivalent (S19-class units), explanation, mining_kwh, co2_t.
+    Exit status: 0 when the screen ran; 1 when the input could not be used; 2 on usage errors.
+    """
+    from minewatch.power.screen import screen as run_screen
+    from minewatch.power.screen import write_inspection_list, write_results
+
+    lang: str = ctx.obj["lang"]
+    if sample:
+        readings, accounts = power_sample()
+    if readings is None:
+        raise click.UsageError("give READINGS or --sample")
+    try:
+        result = run_screen(readings, accounts)
+        write_results(result, out)
+        if inspect_top:
+            listed = write_inspection_list(
+                result,
+                inspect_top,
+                out.with_name(out.stem + "-inspect.csv"),
+                out.with_name(out.stem + "-inspect.xlsx"),
+            )
+    except MinewatchError as exc:
+        click.echo(message("problem", lang, problem=exc), err=True)
+        ctx.exit(EXIT_INPUT)
+    if not quiet:
+        counts = result.counts()
+        if result.summary is not None:
+            for line in result.summary.lines():
+                click.echo(line, err=True)
+        click.echo(message("power_summary", lang, out=out, **counts), err=True)
+        if inspect_top:
+            click.echo(
+                message("inspection_list", lang, n=listed, out=out.stem + "-inspect.xlsx"), err=True
+            )
 
 
 @cli.command("recognisers")

@@ -28,6 +28,14 @@ _MESSAGES: dict[str, dict[str, str]] = {
         "en": "nothing to scan: give capture files or directories, or --sample",
         "zh": "没有可扫描的内容：请指定抓包文件或目录，或使用 --sample",
     },
+    "power_summary": {
+        "en": "{mining} mining, {suspect} suspect, {normal} normal accounts; results in {out}",
+        "zh": "挖矿 {mining} 户，可疑 {suspect} 户，正常 {normal} 户；结果见 {out}",
+    },
+    "inspection_list": {
+        "en": "inspection list of {n} account(s): {out}",
+        "zh": "现场检查清单 {n} 户：{out}",
+    },
     "col_verdict": {"en": "VERDICT", "zh": "结论"},
     "col_client": {"en": "CLIENT", "zh": "客户端"},
     "col_server": {"en": "SERVER", "zh": "服务端"},

@@ -1,0 +1,1 @@
+"""Electricity-meter screening for hidden cryptocurrency mining: sources, features, simulation."""
