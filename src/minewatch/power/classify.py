@@ -225,6 +225,8 @@ def classify_account(
         "mining" if score >= MINING_SCORE else "suspect" if score >= SUSPECT_SCORE else "normal"
     )
     if verdict == "normal":
+        # Say what was checked and why it did not fit, not the pattern's name as a finding.
+        explanation[0] = f"no mining pattern (closest: {explanation[0]}, strength {score:.2f})"
         return AccountVerdict(
             account_id=str(f["account_id"]),
             verdict="normal",
