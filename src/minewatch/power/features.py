@@ -29,8 +29,10 @@ Every feature is a statement about the physics of the load that a person can che
   ``cv_on`` (variability while running): price-curtailing miners stop at the same hours every
   day and run flat in all others;
 * ``power_factor`` and ``phase_imbalance`` when kvar and phase currents are given: mining power
-  supplies have active power-factor correction (≈0.99) and spread evenly over phases;
-* ``contracted_use`` (mean load over contracted capacity).
+  supplies have active power-factor correction (≈0.99) and spread evenly over phases.
+
+Load against contracted capacity and the declared business come from the accounts file and are
+weighed in :mod:`minewatch.power.classify`.
 
 The SQL runs on DuckDB by default; :mod:`minewatch.power.spark` computes the same columns on
 Spark. Timestamps are grouped by the meter's *local* clock (``ts_utc`` + ``utc_offset_min``).
@@ -151,7 +153,7 @@ WITH hourly AS MATERIALIZED (
     FROM h JOIN daily d USING (account_id, ld)
 ), acc AS MATERIALIZED (
     SELECT account_id,
-           sum(n) AS n_readings, min(t0) AS first_ts, max(t1) AS last_ts,
+           CAST(sum(n) AS BIGINT) AS n_readings, min(t0) AS first_ts, max(t1) AS last_ts,
            sum(s) / sum(n) AS kw_mean, max(hi) AS kw_max,
            sqrt(greatest(sum(q) / sum(n) - (sum(s) / sum(n)) ^ 2, 0)) AS kw_std,
            stddev_pop(hm) AS hourly_std,
