@@ -330,6 +330,11 @@ def ipv6_packet(
     return header + chain + body
 
 
+def _padded(tcp_options: bytes) -> bytes:
+    """TCP options padded with zero bytes to a multiple of four."""
+    return tcp_options + b"\0" * (-len(tcp_options) % 4)
+
+
 def ipv4_tcp(
     src: Address,
     dst: Address,
@@ -346,20 +351,12 @@ def ipv4_tcp(
     ident: int = 0,
 ) -> bytes:
     """An IPv4 TCP packet with correct lengths and checksums."""
-    s, d = _v4(src), _v4(dst)
-    opts = tcp_options + b"\0" * (-len(tcp_options) % 4)
-    pseudo = _pseudo4(s, d, PROTO_TCP, 20 + len(opts) + len(payload))
+    opts = _padded(tcp_options)
+    pseudo = _pseudo4(_v4(src), _v4(dst), PROTO_TCP, 20 + len(opts) + len(payload))
     segment = tcp_segment(
-        sport,
-        dport,
-        payload,
-        seq=seq,
-        ack=ack,
-        flags=flags,
-        window=window,
-        options=opts,
+        sport, dport, payload, seq=seq, ack=ack, flags=flags, window=window, options=opts,
         pseudo_header=pseudo,
-    )
+    )  # fmt: skip
     return ipv4_packet(src, dst, PROTO_TCP, segment, options=ip_options, ident=ident)
 
 
@@ -378,20 +375,12 @@ def ipv6_tcp(
     extensions: Sequence[Ipv6Extension] = (),
 ) -> bytes:
     """An IPv6 TCP packet (after any ``extensions``) with correct lengths and checksum."""
-    s, d = _v6(src), _v6(dst)
-    opts = tcp_options + b"\0" * (-len(tcp_options) % 4)
-    pseudo = _pseudo6(s, d, PROTO_TCP, 20 + len(opts) + len(payload))
+    opts = _padded(tcp_options)
+    pseudo = _pseudo6(_v6(src), _v6(dst), PROTO_TCP, 20 + len(opts) + len(payload))
     segment = tcp_segment(
-        sport,
-        dport,
-        payload,
-        seq=seq,
-        ack=ack,
-        flags=flags,
-        window=window,
-        options=opts,
+        sport, dport, payload, seq=seq, ack=ack, flags=flags, window=window, options=opts,
         pseudo_header=pseudo,
-    )
+    )  # fmt: skip
     return ipv6_packet(src, dst, PROTO_TCP, segment, extensions=extensions)
 
 
