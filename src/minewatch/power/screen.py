@@ -12,13 +12,12 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from minewatch.atomic import atomic_write_bytes
 from minewatch.power.classify import AccountVerdict, classify_account
 from minewatch.power.emissions import EmissionFactors
 from minewatch.power.features import compute_features
@@ -134,19 +133,6 @@ def screen(readings_path: Path, accounts_path: Path | None = None) -> ScreenResu
     return result
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename, so a
-    reader never sees half a file and a failed run leaves the old one in place."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.resolve().parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _csv_bytes(header: list[str], rows: list[list[Any]]) -> bytes:
     """CSV as UTF-8 with a byte-order mark, so spreadsheet programs show Chinese text."""
     text = io.StringIO(newline="")
@@ -159,7 +145,7 @@ def _csv_bytes(header: list[str], rows: list[list[Any]]) -> bytes:
 def write_results(result: ScreenResult, path: Path) -> None:
     """One CSV row per account, written atomically."""
     rows = [[a.row()[c] for c in RESULT_COLUMNS] for a in result.accounts]
-    _atomic_write(path, _csv_bytes(list(RESULT_COLUMNS), rows))
+    atomic_write_bytes(path, _csv_bytes(list(RESULT_COLUMNS), rows))
 
 
 def inspection_order(result: ScreenResult) -> list[ScreenedAccount]:
@@ -176,7 +162,7 @@ def write_inspection_list(result: ScreenResult, top: int, csv_path: Path, xlsx_p
     headers = [("rank", "排序"), *[(c, _ZH.get(c, c)) for c in RESULT_COLUMNS]]
     titles = [f"{en} / {zh}" for en, zh in headers]
     table = [[i, *[a.row()[c] for c in RESULT_COLUMNS]] for i, a in enumerate(rows, 1)]
-    _atomic_write(csv_path, _csv_bytes(titles, table))
+    atomic_write_bytes(csv_path, _csv_bytes(titles, table))
     from openpyxl import Workbook
 
     book = Workbook()
@@ -190,7 +176,7 @@ def write_inspection_list(result: ScreenResult, top: int, csv_path: Path, xlsx_p
         )
     buffer = io.BytesIO()
     book.save(buffer)
-    _atomic_write(xlsx_path, buffer.getvalue())
+    atomic_write_bytes(xlsx_path, buffer.getvalue())
     return len(rows)
 
 
