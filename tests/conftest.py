@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -15,3 +16,27 @@ def corpus() -> Path:
     if not (CORPUS / "LABELS.csv").is_file():
         pytest.skip(f"labelled corpus not found at {CORPUS}")
     return CORPUS
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty ledger database: a SQLite file, and PostgreSQL where CI started one.
+
+    PostgreSQL runs when ``MINEWATCH_TEST_POSTGRES_URL`` names a server (``.ci/run`` starts one on
+    loopback with ``scripts/ci-postgres``); every table is dropped first so each test starts empty.
+    """
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.db'}"
+    url = os.environ.get("MINEWATCH_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip(
+            "PostgreSQL not configured: set MINEWATCH_TEST_POSTGRES_URL (scripts/ci-postgres)"
+        )
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    return url

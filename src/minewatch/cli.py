@@ -17,6 +17,7 @@ import click
 
 from minewatch import __version__
 from minewatch.atomic import atomic_text
+from minewatch.commands import server as server_commands
 from minewatch.errors import MinewatchError
 from minewatch.findings import Verdict
 from minewatch.i18n import LANGUAGES, detect_language, message
@@ -274,6 +275,11 @@ def power_screen(
             click.echo(
                 message("inspection_list", lang, n=listed, out=out.stem + "-inspect.xlsx"), err=True
             )
+
+
+cli.add_command(server_commands.db)
+cli.add_command(server_commands.token)
+cli.add_command(server_commands.api)
 
 
 @cli.command("recognisers")

@@ -33,6 +33,8 @@ class Verdict(enum.StrEnum):
     """The entity mines (or relays mining work for) a cryptocurrency."""
     BLOCKCHAIN_NODE = "blockchain-node"
     """The entity runs a lawful blockchain node: crypto-related, but not mining."""
+    STORAGE_MINING = "storage-mining"
+    """The entity farms a proof-of-space/-storage coin (Chia plots, Filecoin sectors)."""
 
 
 def iso_utc(ns: int) -> str:

@@ -36,6 +36,11 @@ _MESSAGES: dict[str, dict[str, str]] = {
         "en": "inspection list of {n} account(s): {out}",
         "zh": "现场检查清单 {n} 户：{out}",
     },
+    "db_ready": {"en": "ledger database ready: {url}", "zh": "台账数据库已就绪：{url}"},
+    "token_once": {
+        "en": "the token above is shown only once; only its hash is stored",
+        "zh": "以上令牌仅显示一次；系统只保存其哈希值",
+    },
     "col_verdict": {"en": "VERDICT", "zh": "结论"},
     "col_client": {"en": "CLIENT", "zh": "客户端"},
     "col_server": {"en": "SERVER", "zh": "服务端"},

@@ -1,0 +1,1 @@
+"""The REST API (FastAPI) over the ledger; see :mod:`minewatch.api.app`."""
