@@ -28,13 +28,28 @@ def api(database_url: str) -> Iterator[ApiFixture]:
     sessions = session_factory(app.state.engine)
     with sessions() as session:
         tokens = {
-            "national": issue_token(session, "nat", role="admin", region_code="000000"),
-            "zhejiang": issue_token(session, "zj", role="analyst", region_code="330000"),
-            "hangzhou": issue_token(session, "hz", role="analyst", region_code="330100"),
-            "sichuan": issue_token(session, "sc", role="analyst", region_code="510000"),
-            "viewer": issue_token(session, "zjv", role="viewer", region_code="330000"),
+            "national": issue_token(
+                session, "nat", actor="test", role="admin", region_code="000000"
+            ),
+            "zhejiang": issue_token(
+                session, "zj", actor="test", role="analyst", region_code="330000"
+            ),
+            "hangzhou": issue_token(
+                session, "hz", actor="test", role="analyst", region_code="330100"
+            ),
+            "sichuan": issue_token(
+                session, "sc", actor="test", role="analyst", region_code="510000"
+            ),
+            "viewer": issue_token(
+                session, "zjv", actor="test", role="viewer", region_code="330000"
+            ),
             "readonly": issue_token(
-                session, "zj", role="analyst", region_code="330000", write_enabled=False
+                session,
+                "zj",
+                actor="test",
+                role="analyst",
+                region_code="330000",
+                write_enabled=False,
             ),
         }
         session.commit()

@@ -63,6 +63,23 @@ def test_post_then_duplicate_stores_once(api: ApiFixture) -> None:
     assert stored["findings"][1]["capacity_bytes"] == 3 * 108_836_000_000
 
 
+def test_each_stored_report_is_audited_once(api: ApiFixture) -> None:
+    from minewatch.ledger.audit import verify
+    from minewatch.ledger.db import session_factory
+    from minewatch.ledger.models import AuditEntry
+
+    body = report()
+    for _ in range(3):
+        api.client.post("/api/v1/host-reports/", json=body, headers=api.headers("zhejiang"))
+    app = api.client.app
+    with session_factory(app.state.engine)() as session:  # type: ignore[attr-defined]
+        entries = session.query(AuditEntry).filter_by(action="host-report.create").all()
+        assert len(entries) == 1
+        assert entries[0].actor == "zj"
+        assert entries[0].data["after"]["report_id"] == body["report_id"]
+        assert verify(session).ok
+
+
 def test_reused_report_id_with_other_content_conflicts(api: ApiFixture) -> None:
     body = report()
     api.client.post("/api/v1/host-reports/", json=body, headers=api.headers("zhejiang"))

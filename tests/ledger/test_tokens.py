@@ -22,7 +22,9 @@ def sessions():  # type: ignore[no-untyped-def]
 
 def test_token_round_trip_and_hash_only_storage(sessions) -> None:  # type: ignore[no-untyped-def]
     with sessions() as session:
-        token = issue_token(session, "zj-analyst", role="analyst", region_code="330000")
+        token = issue_token(
+            session, "zj-analyst", actor="test", role="analyst", region_code="330000"
+        )
         session.commit()
     with sessions() as session:
         stored = session.scalars(select(ApiToken)).one()
@@ -40,7 +42,7 @@ def test_token_round_trip_and_hash_only_storage(sessions) -> None:  # type: igno
 
 def test_wrong_secret_unknown_key_and_garbage_fail(sessions) -> None:  # type: ignore[no-untyped-def]
     with sessions() as session:
-        token = issue_token(session, "u")
+        token = issue_token(session, "u", actor="test")
         session.commit()
         key = token.split("_")[1]
         assert authenticate(session, f"mw_{key}_{'0' * 40}") is None
@@ -51,15 +53,15 @@ def test_wrong_secret_unknown_key_and_garbage_fail(sessions) -> None:  # type: i
 def test_expired_token_fails(sessions) -> None:  # type: ignore[no-untyped-def]
     with sessions() as session:
         past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
-        token = issue_token(session, "u", expires_at=past)
+        token = issue_token(session, "u", actor="test", expires_at=past)
         session.commit()
         assert authenticate(session, token) is None
 
 
 def test_existing_user_keeps_role_and_region(sessions) -> None:  # type: ignore[no-untyped-def]
     with sessions() as session:
-        issue_token(session, "u", role="viewer", region_code="110000")
-        second = issue_token(session, "u", role="admin", region_code="000000")
+        issue_token(session, "u", actor="test", role="viewer", region_code="110000")
+        second = issue_token(session, "u", actor="test", role="admin", region_code="000000")
         principal = authenticate(session, second)
         assert principal is not None
         assert (principal.role, principal.region_code) == ("viewer", "110000")
@@ -68,6 +70,6 @@ def test_existing_user_keeps_role_and_region(sessions) -> None:  # type: ignore[
 def test_bad_role_or_region_is_a_clear_error(sessions) -> None:  # type: ignore[no-untyped-def]
     with sessions() as session:
         with pytest.raises(InputError, match="unknown role"):
-            issue_token(session, "u", role="root")
+            issue_token(session, "u", actor="test", role="root")
         with pytest.raises(InputError, match="six digits"):
-            issue_token(session, "u", region_code="beijing")
+            issue_token(session, "u", actor="test", region_code="beijing")

@@ -35,6 +35,7 @@ from minewatch.api.schemas import (
     StatusOut,
 )
 from minewatch.ledger import models
+from minewatch.ledger.audit import record
 from minewatch.ledger.db import open_engine, session_factory, upgrade
 from minewatch.ledger.regions import scope_prefix
 from minewatch.ledger.tokens import Principal, authenticate
@@ -189,8 +190,25 @@ def post_host_report(
             blind_spots=list(body.blind_spots),
             findings=[models.HostFinding(**f.model_dump()) for f in body.findings],
         )
-        session.add(row)
         try:
+            session.add(row)
+            session.flush()
+            record(
+                session,
+                principal.username,
+                "host-report.create",
+                "host_report",
+                row.id,
+                {
+                    "after": {
+                        "report_id": row.report_id,
+                        "hostname": row.hostname,
+                        "scanned_at": row.scanned_at.isoformat(),
+                        "region_code": row.region_code,
+                        "findings": len(row.findings),
+                    }
+                },
+            )
             session.commit()
         except IntegrityError:
             # A concurrent delivery of the same report won the race; answer as a duplicate.

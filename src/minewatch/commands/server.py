@@ -89,6 +89,7 @@ def token_create(
     description: str,
 ) -> None:
     """Create a token and print it ONCE on stdout; only its hash is stored."""
+    from minewatch.ledger.audit import local_actor
     from minewatch.ledger.db import open_engine, session_factory, upgrade
     from minewatch.ledger.tokens import issue_token
 
@@ -99,6 +100,7 @@ def token_create(
             value = issue_token(
                 session,
                 username,
+                actor=local_actor(),
                 role=role,
                 region_code=region_code,
                 write_enabled=not read_only,

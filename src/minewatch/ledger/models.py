@@ -20,6 +20,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     Float,
     ForeignKey,
@@ -32,7 +33,16 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-__all__ = ["ApiToken", "Base", "HostFinding", "HostReport", "User", "UtcDateTime"]
+__all__ = [
+    "ApiToken",
+    "AuditEntry",
+    "Base",
+    "HostFinding",
+    "HostReport",
+    "Region",
+    "User",
+    "UtcDateTime",
+]
 
 
 class UtcDateTime(TypeDecorator[dt.datetime]):
@@ -139,3 +149,54 @@ class HostFinding(Base):
     pid: Mapped[int | None] = mapped_column(Integer)
     path: Mapped[str | None] = mapped_column(Text)
     report: Mapped[HostReport] = relationship(back_populates="findings")
+
+
+class AuditEntry(Base):
+    """One entry of the append-only, hash-chained audit log (who, when, what, why).
+
+    ``hash`` is the SHA-256 of the entry's fields together with ``prev_hash``, the hash of the entry
+    before it, so editing, deleting or reordering any entry breaks the chain. Entries are written
+    only through :func:`minewatch.ledger.audit.record`, which numbers them ``1, 2, 3, ...`` with no
+    gap (the id is part of the hash); the database refuses UPDATE and DELETE by trigger.
+    """
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[dt.datetime]
+    actor: Mapped[str] = mapped_column(String(150))
+    """Username of the person or token that made the change (``cli:<os user>`` for the CLI)."""
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    """What was done, as ``<object>.<verb>``: ``host-report.create``, ``token.create``."""
+    object_type: Mapped[str] = mapped_column(String(64))
+    object_id: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    """The change itself, typically ``{"before": ..., "after": ...}``."""
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class Region(Base):
+    """An administrative region (province, city or county) keyed by its six-digit code.
+
+    Rows come from a maintained dataset package (:mod:`minewatch.ledger.region_data`), never typed
+    by hand. ``parent_code`` is the nearest enclosing region that exists: a county's city when the
+    county has one, else its province (districts of the four municipalities, and county-level
+    cities such as 429004 仙桃市 that report straight to a province).
+    """
+
+    __tablename__ = "regions"
+    __table_args__ = (
+        CheckConstraint("level IN ('province', 'city', 'county')", name="ck_regions_level"),
+    )
+
+    code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    """Official Chinese name, e.g. 西湖区."""
+    name_en: Mapped[str | None] = mapped_column(String(200))
+    level: Mapped[str] = mapped_column(String(10))
+    """``province``, ``city`` or ``county`` (read from the code: XX0000, XXYY00, XXYYZZ)."""
+    kind: Mapped[str | None] = mapped_column(String(20))
+    """The dataset's own type: 省, 自治区, 直辖市, 地级市, 自治州, 县级市, 市辖区, 旗 ..."""
+    parent_code: Mapped[str | None] = mapped_column(ForeignKey("regions.code"), index=True)

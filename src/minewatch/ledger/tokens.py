@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from minewatch.errors import InputError
+from minewatch.ledger.audit import record
 from minewatch.ledger.models import ApiToken, User
 from minewatch.ledger.regions import check_code
 
@@ -63,6 +64,7 @@ def issue_token(
     session: Session,
     username: str,
     *,
+    actor: str,
     role: str = "viewer",
     region_code: str = "000000",
     write_enabled: bool = True,
@@ -72,6 +74,7 @@ def issue_token(
     """Create the user if needed and a new token for it; returns the token (shown once).
 
     An existing user keeps its role and region: a token never widens what a user may reach.
+    ``actor`` (who issues it) goes to the audit log with the new user and token, never the secret.
     """
     if role not in ROLES:
         raise InputError(f"unknown role {role!r}: choose one of {', '.join(ROLES)}")
@@ -82,20 +85,43 @@ def issue_token(
         user = User(username=username, role=role, region_code=region_code, created_at=now)
         session.add(user)
         session.flush()
+        record(
+            session,
+            actor,
+            "user.create",
+            "user",
+            user.id,
+            {"after": {"username": username, "role": role, "region_code": region_code}},
+        )
     key = secrets.token_hex(6)
     secret = secrets.token_hex(20)
-    session.add(
-        ApiToken(
-            key=key,
-            secret_hash=_hash(secret),
-            user_id=user.id,
-            write_enabled=write_enabled,
-            description=description,
-            created_at=now,
-            expires_at=expires_at,
-        )
+    token = ApiToken(
+        key=key,
+        secret_hash=_hash(secret),
+        user_id=user.id,
+        write_enabled=write_enabled,
+        description=description,
+        created_at=now,
+        expires_at=expires_at,
     )
+    session.add(token)
     session.flush()
+    record(
+        session,
+        actor,
+        "token.create",
+        "api_token",
+        token.id,
+        {
+            "after": {
+                "key": key,
+                "user": username,
+                "write_enabled": write_enabled,
+                "description": description,
+                "expires_at": expires_at.isoformat() if expires_at else None,
+            }
+        },
+    )
     return f"mw_{key}_{secret}"
 
 
