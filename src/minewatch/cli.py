@@ -17,6 +17,8 @@ import click
 
 from minewatch import __version__
 from minewatch.atomic import atomic_text
+from minewatch.commands import agent as agent_commands
+from minewatch.commands import ledger_admin
 from minewatch.commands import server as server_commands
 from minewatch.errors import MinewatchError
 from minewatch.findings import Verdict
@@ -280,6 +282,9 @@ def power_screen(
 cli.add_command(server_commands.db)
 cli.add_command(server_commands.token)
 cli.add_command(server_commands.api)
+cli.add_command(agent_commands.agent)
+cli.add_command(ledger_admin.audit)
+cli.add_command(ledger_admin.regions)
 
 
 @cli.command("recognisers")

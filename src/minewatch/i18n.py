@@ -49,7 +49,32 @@ _MESSAGES: dict[str, dict[str, str]] = {
     "col_confidence": {"en": "CONF", "zh": "置信度"},
     "col_seen": {"en": "FIRST SEEN (UTC) / LAST", "zh": "首次/末次出现 (UTC)"},
     "col_evidence": {"en": "EVIDENCE", "zh": "证据"},
+    "col_kind": {"en": "KIND", "zh": "类型"},
+    "col_entity": {"en": "ENTITY", "zh": "对象"},
+    "col_capacity": {"en": "CAPACITY / COUNT", "zh": "容量 / 数量"},
+    "no_host_findings": {
+        "en": "no mining, storage mining or blockchain node found on this host",
+        "zh": "本机未发现挖矿、存储挖矿或区块链节点",
+    },
+    "host_summary": {
+        "en": "host {host}: {mining} mining, {storage} storage-mining, {nodes} blockchain-node "
+        "finding(s); {blind} blind spot(s)",
+        "zh": "主机 {host}：挖矿 {mining} 条，存储挖矿 {storage} 条，区块链节点 {nodes} 条；"
+        "未能检查 {blind} 项",
+    },
+    "token_in_argv": {
+        "en": "warning: --token is visible to every local user (ps); prefer MINEWATCH_TOKEN "
+        "or --token-file",
+        "zh": "警告：--token 对本机所有用户可见（ps）；建议使用 MINEWATCH_TOKEN 或 --token-file",
+    },
+    "agent_summary": {
+        "en": "agent stopped: {scans} scan(s), {delivered} report(s) delivered, {pending} waiting "
+        "in the spool",
+        "zh": "代理已停止：扫描 {scans} 次，已上报 {delivered} 份，{pending} 份在本地等待发送",
+    },
+    "blind_spot": {"en": "not inspected: {what}", "zh": "未能检查：{what}"},
     "verdict_mining": {"en": "mining", "zh": "挖矿"},
+    "verdict_storage-mining": {"en": "storage-mining", "zh": "存储挖矿"},
     "verdict_blockchain-node": {"en": "blockchain-node", "zh": "区块链节点"},
 }
 

@@ -24,7 +24,7 @@ import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from minewatch.findings import Verdict
 
@@ -33,6 +33,7 @@ __all__ = [
     "HostFinding",
     "HostProbe",
     "HostSnapshot",
+    "ProbeOptions",
     "ProbeResult",
     "ProcessInfo",
     "register_probe",
@@ -124,6 +125,16 @@ class ProbeResult:
     blind_spots: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class ProbeOptions:
+    """Settings a scan hands to every probe; each probe reads the ones it understands."""
+
+    sample_seconds: float = 2.0
+    """How long time series (GPU telemetry) are sampled."""
+    pool_addresses: frozenset[str] = frozenset()
+    """Known pool IP addresses, e.g. from a list pushed down by national monitoring."""
+
+
 class HostProbe(ABC):
     """Base class of every host probe; see the module docstring for the contract.
 
@@ -134,6 +145,11 @@ class HostProbe(ABC):
     name: ClassVar[str]
     """Registry id, e.g. ``"miner-process"``."""
 
+    @classmethod
+    def from_options(cls, options: ProbeOptions) -> HostProbe:
+        """The probe configured from a scan's options; the default ignores them."""
+        return cls()
+
     @abstractmethod
     def scan(self, snapshot: HostSnapshot) -> ProbeResult:
         """Inspect the host as captured in ``snapshot`` and report."""
@@ -143,10 +159,15 @@ PROBES: dict[str, type[HostProbe]] = {}
 """All known probes by id, in registration order."""
 
 
-def register_probe(cls: type[HostProbe]) -> type[HostProbe]:
+P = TypeVar("P", bound=type[HostProbe])
+
+
+def register_probe(cls: P) -> P:
     """Class decorator adding a probe to :data:`PROBES`; a duplicate id warns and is ignored."""
     if cls.name in PROBES and PROBES[cls.name] is not cls:
-        warnings.warn(f"host probe id {cls.name!r} registered twice; keeping the first", stacklevel=2)
+        warnings.warn(
+            f"host probe id {cls.name!r} registered twice; keeping the first", stacklevel=2
+        )
         return cls
     PROBES[cls.name] = cls
     return cls
