@@ -61,7 +61,14 @@ def _probe_options(func: F) -> F:
             type=click.FloatRange(0, 60),
             default=2.0,
             show_default=True,
-            help="How long CPU use is measured (and GPU telemetry sampled).",
+            help="How long CPU use is measured.",
+        ),
+        click.option(
+            "--gpu-seconds",
+            type=click.FloatRange(2, 600),
+            default=10.0,
+            show_default=True,
+            help="How long GPU telemetry is sampled (only where NVIDIA GPUs exist).",
         ),
         click.option(
             "--pool-ips",
@@ -98,9 +105,7 @@ def read_pool_ips(path: Path | None) -> frozenset[str]:
     return frozenset(addresses)
 
 
-def _probes(
-    names: tuple[str, ...], sample_seconds: float, pool_addresses: frozenset[str]
-) -> list[HostProbe]:
+def _probes(names: tuple[str, ...], options: ProbeOptions) -> list[HostProbe]:
     registry = load_builtin_probes()
     unknown = [n for n in names if n not in registry]
     if unknown:
@@ -108,7 +113,6 @@ def _probes(
             f"unknown probe(s) {', '.join(unknown)}; known: {', '.join(registry)}",
             param_hint="--probe",
         )
-    options = ProbeOptions(sample_seconds=sample_seconds, pool_addresses=pool_addresses)
     return [registry[name].from_options(options) for name in names or tuple(registry)]
 
 
@@ -116,12 +120,20 @@ def run_scan(
     paths: tuple[Path, ...],
     probe_names: tuple[str, ...],
     sample_seconds: float,
+    gpu_seconds: float = 10.0,
     pool_ips: Path | None = None,
 ) -> HostScanResult:
     """One scan with the CLI's options (shared by ``agent scan`` and ``agent run``)."""
     return scan_host(
         list(paths),
-        probes=_probes(probe_names, sample_seconds, read_pool_ips(pool_ips)),
+        probes=_probes(
+            probe_names,
+            ProbeOptions(
+                sample_seconds=sample_seconds,
+                gpu_seconds=gpu_seconds,
+                pool_addresses=read_pool_ips(pool_ips),
+            ),
+        ),
         sample_seconds=sample_seconds,
     )
 
@@ -144,6 +156,7 @@ def agent_scan(
     paths: tuple[Path, ...],
     probe_names: tuple[str, ...],
     sample_seconds: float,
+    gpu_seconds: float,
     pool_ips: Path | None,
     fmt: str,
     quiet: bool,
@@ -158,7 +171,7 @@ def agent_scan(
     """
     lang: str = ctx.obj["lang"]
     try:
-        result = run_scan(paths, probe_names, sample_seconds, pool_ips)
+        result = run_scan(paths, probe_names, sample_seconds, gpu_seconds, pool_ips)
     except MinewatchError as exc:
         click.echo(message("problem", lang, problem=exc), err=True)
         ctx.exit(1)
@@ -242,6 +255,7 @@ def agent_run(
     paths: tuple[Path, ...],
     probe_names: tuple[str, ...],
     sample_seconds: float,
+    gpu_seconds: float,
     pool_ips: Path | None,
     server: str,
     token_value: str | None,
@@ -273,7 +287,7 @@ def agent_run(
         click.echo(message("token_in_argv", lang), err=True)
 
     def scan() -> HostReport:
-        result = run_scan(paths, probe_names, sample_seconds, pool_ips)
+        result = run_scan(paths, probe_names, sample_seconds, gpu_seconds, pool_ips)
         return HostReport.create(
             result.hostname,
             result.findings,

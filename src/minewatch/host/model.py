@@ -130,7 +130,9 @@ class ProbeOptions:
     """Settings a scan hands to every probe; each probe reads the ones it understands."""
 
     sample_seconds: float = 2.0
-    """How long time series (GPU telemetry) are sampled."""
+    """How long CPU use is measured."""
+    gpu_seconds: float = 10.0
+    """How long GPU telemetry is sampled (a mining kernel's flatness needs several seconds)."""
     pool_addresses: frozenset[str] = frozenset()
     """Known pool IP addresses, e.g. from a list pushed down by national monitoring."""
 
