@@ -479,6 +479,8 @@ def test_token_never_in_logs_errors_or_spool(
     state = server.state
     state.echo_token_in_errors = True
     caplog.set_level(logging.DEBUG)  # root: httpx and httpcore debug output included
+    for name in ("httpx", "httpcore"):  # whatever an earlier CLI run in this process set
+        caplog.set_level(logging.DEBUG, logger=name)
     for r in (report("reject-me"), report("a"), report("b")):
         spool.put(r)
     state.unavailable = 1
