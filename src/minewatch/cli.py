@@ -18,6 +18,7 @@ import click
 from minewatch import __version__
 from minewatch.atomic import atomic_text
 from minewatch.commands import agent as agent_commands
+from minewatch.commands import ingest as ingest_commands
 from minewatch.commands import ledger_admin
 from minewatch.commands import server as server_commands
 from minewatch.errors import MinewatchError
@@ -285,6 +286,8 @@ cli.add_command(server_commands.api)
 cli.add_command(agent_commands.agent)
 cli.add_command(ledger_admin.audit)
 cli.add_command(ledger_admin.regions)
+cli.add_command(ingest_commands.registry)
+cli.add_command(ingest_commands.ingest)
 
 
 @cli.command("recognisers")

@@ -58,6 +58,8 @@ class HostFinding:
     count: int | None = None
     pid: int | None = None
     path: str | None = None
+    hostname: str | None = None
+    """The host it was found on (filled by the scan), so JSON lines from many hosts stay apart."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.confidence <= 1.0:
@@ -76,6 +78,7 @@ class HostFinding:
             "count": self.count,
             "pid": self.pid,
             "path": self.path,
+            "hostname": self.hostname,
             "detector": "host",
         }
 

@@ -81,6 +81,7 @@ def merge_process_findings(findings: list[HostFinding]) -> list[HostFinding]:
                 count=finding.count,
                 pid=finding.pid,
                 path=finding.path,
+                hostname=finding.hostname,
             )
             out.append(merged[key])
             continue
@@ -132,5 +133,7 @@ def scan_host(
     # Probes walking the same roots report the same unreadable places; say each once.
     result.blind_spots = list(dict.fromkeys(result.blind_spots))
     result.findings = merge_process_findings(result.findings)
+    for finding in result.findings:
+        finding.hostname = finding.hostname or result.hostname
     result.findings.sort(key=lambda f: (_VERDICT_ORDER.get(f.verdict, 9), -f.confidence, f.entity))
     return result

@@ -70,6 +70,10 @@ def open_engine(url: str | None = None) -> Engine:
             )
             event.listen(engine, "connect", _sqlite_pragmas)
             return engine
+        if url.startswith("postgresql+psycopg"):
+            # psycopg turns repeated statements into server-side prepared plans; a plan made while
+            # a table was empty stays slow after a bulk load until autovacuum analyses it.
+            return create_engine(url, pool_pre_ping=True, connect_args={"prepare_threshold": None})
         return create_engine(url, pool_pre_ping=True)
     except (ArgumentError, ImportError) as exc:
         raise InputError(f"cannot open database {url!r}: {exc}") from exc
