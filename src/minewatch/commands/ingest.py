@@ -19,31 +19,12 @@ from pathlib import Path
 
 import click
 
+from minewatch.commands.common import database_option, fail
 from minewatch.errors import MinewatchError
-from minewatch.i18n import message
 from minewatch.ledger.audit import local_actor
 from minewatch.ledger.audit import record as audit_record
 
 __all__ = ["ingest", "registry"]
-
-_DB_OPTION = click.option(
-    "--db",
-    "database_url",
-    default=None,
-    metavar="URL",
-    help="SQLAlchemy URL (default: MINEWATCH_DATABASE_URL, else a SQLite file in the user's "
-    "data directory). 数据库地址。",
-)
-
-
-def _lang(ctx: click.Context) -> str:
-    obj = ctx.obj if isinstance(ctx.obj, dict) else {}
-    return str(obj.get("lang", "en"))
-
-
-def _fail(ctx: click.Context, exc: MinewatchError) -> None:
-    click.echo(message("problem", _lang(ctx), problem=exc), err=True)
-    ctx.exit(1)
 
 
 @click.group()
@@ -55,7 +36,7 @@ def registry() -> None:
 
 
 @registry.command("import")
-@_DB_OPTION
+@database_option
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.pass_context
 def registry_import(ctx: click.Context, database_url: str | None, paths: tuple[Path, ...]) -> None:
@@ -94,13 +75,13 @@ def registry_import(ctx: click.Context, database_url: str | None, paths: tuple[P
                 )
             session.commit()
     except MinewatchError as exc:
-        _fail(ctx, exc)
+        fail(ctx, exc)
     for line in summary.lines():
         click.echo(line, err=True)
 
 
 @click.command("ingest")
-@_DB_OPTION
+@database_option
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--kind",
@@ -214,4 +195,4 @@ def ingest(
                 if fmt == "table" and not rows:
                     click.echo("no unattributed evidence", err=True)
     except MinewatchError as exc:
-        _fail(ctx, exc)
+        fail(ctx, exc)

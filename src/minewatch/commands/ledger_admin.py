@@ -11,36 +11,14 @@ Example::
 
 from __future__ import annotations
 
-from typing import NoReturn
-
 import click
 from sqlalchemy import Engine, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from minewatch.commands.common import database_option, fail
 from minewatch.errors import InputError, MinewatchError
-from minewatch.i18n import message
 
 __all__ = ["audit", "regions"]
-
-_DB_OPTION = click.option(
-    "--db",
-    "database_url",
-    default=None,
-    metavar="URL",
-    help="SQLAlchemy URL (default: MINEWATCH_DATABASE_URL, else a SQLite file in the user's "
-    "data directory). 数据库地址。",
-)
-
-
-def _fail(ctx: click.Context, exc: MinewatchError | SQLAlchemyError) -> NoReturn:
-    lang = (ctx.obj or {}).get("lang", "en")
-    if isinstance(exc, MinewatchError):
-        problem = str(exc)
-    else:  # the driver's own first line says what the database refused
-        detail = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
-        problem = f"database: {exc.__class__.__name__}: {detail}"
-    click.echo(message("problem", lang, problem=problem), err=True)
-    ctx.exit(1)
 
 
 def _existing_ledger(database_url: str | None, table: str) -> Engine:
@@ -65,7 +43,7 @@ def audit() -> None:
 
 
 @audit.command("verify")
-@_DB_OPTION
+@database_option
 @click.option(
     "--anchor",
     metavar="ID:HASH",
@@ -85,7 +63,7 @@ def audit_verify(ctx: click.Context, database_url: str | None, anchor: str | Non
         with session_factory(engine)() as session:
             report = verify(session, anchor=anchored)
     except (MinewatchError, SQLAlchemyError) as exc:
-        _fail(ctx, exc)
+        fail(ctx, exc)
     for problem in report.problems:
         click.echo(str(problem))
     head = f"head {report.head_id}:{report.head_hash}" if report.head_id is not None else "empty"
@@ -100,7 +78,7 @@ def audit_verify(ctx: click.Context, database_url: str | None, anchor: str | Non
 
 
 @audit.command("list")
-@_DB_OPTION
+@database_option
 @click.option(
     "--limit", type=click.IntRange(1, 100_000), default=50, show_default=True, help="Newest N."
 )
@@ -121,7 +99,7 @@ def audit_list(
                 query = query.where(AuditEntry.action == action)
             entries = list(reversed(session.scalars(query).all()))
     except (MinewatchError, SQLAlchemyError) as exc:
-        _fail(ctx, exc)
+        fail(ctx, exc)
     for entry in entries:
         target = entry.object_type + (f":{entry.object_id}" if entry.object_id else "")
         at = entry.at.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -135,7 +113,7 @@ def regions() -> None:
 
 
 @regions.command("import")
-@_DB_OPTION
+@database_option
 @click.option(
     "--actor",
     default=None,
@@ -158,7 +136,7 @@ def regions_import(ctx: click.Context, database_url: str | None, actor: str | No
             result = import_regions(session, actor or local_actor())
             session.commit()
     except (MinewatchError, SQLAlchemyError) as exc:
-        _fail(ctx, exc)
+        fail(ctx, exc)
     for entry in result.skipped:
         click.echo(f"skipped {entry.name} ({entry.code}): {entry.reason}", err=True)
     click.echo(
@@ -169,7 +147,7 @@ def regions_import(ctx: click.Context, database_url: str | None, actor: str | No
 
 @regions.command("show")
 @click.argument("code")
-@_DB_OPTION
+@database_option
 @click.option("--children", is_flag=True, help="Also list the regions directly below it.")
 @click.pass_context
 def regions_show(ctx: click.Context, code: str, database_url: str | None, children: bool) -> None:
@@ -190,7 +168,7 @@ def regions_show(ctx: click.Context, code: str, database_url: str | None, childr
                 else []
             )
     except (MinewatchError, SQLAlchemyError) as exc:
-        _fail(ctx, exc)
+        fail(ctx, exc)
     region = path[-1]
     click.echo(" › ".join(r.name for r in path))
     click.echo(f"{region.code}  {region.level}  {region.kind or ''}".rstrip(), err=True)

@@ -14,24 +14,11 @@ from pathlib import Path
 
 import click
 
+from minewatch.commands.common import database_option, fail
 from minewatch.errors import MinewatchError
 from minewatch.i18n import message
 
 __all__ = ["api", "db", "token"]
-
-_DB_OPTION = click.option(
-    "--db",
-    "database_url",
-    default=None,
-    metavar="URL",
-    help="SQLAlchemy URL (default: MINEWATCH_DATABASE_URL, else a SQLite file in the user's "
-    "data directory). 数据库地址。",
-)
-
-
-def _fail(ctx: click.Context, exc: MinewatchError) -> None:
-    click.echo(message("problem", ctx.obj["lang"], problem=exc), err=True)
-    ctx.exit(1)
 
 
 @click.group()
@@ -40,7 +27,7 @@ def db() -> None:
 
 
 @db.command("upgrade")
-@_DB_OPTION
+@database_option
 @click.pass_context
 def db_upgrade(ctx: click.Context, database_url: str | None) -> None:
     """Apply the shipped schema migrations (safe to run again)."""
@@ -50,7 +37,7 @@ def db_upgrade(ctx: click.Context, database_url: str | None) -> None:
         engine = open_engine(database_url)
         upgrade(engine)
     except MinewatchError as exc:
-        _fail(ctx, exc)
+        fail(ctx, exc)
     click.echo(message("db_ready", ctx.obj["lang"], url=engine.url.render_as_string()), err=True)
 
 
@@ -60,7 +47,7 @@ def token() -> None:
 
 
 @token.command("create")
-@_DB_OPTION
+@database_option
 @click.option("--user", "username", required=True, help="User the token acts for (created if new).")
 @click.option(
     "--role",
@@ -108,7 +95,7 @@ def token_create(
             )
             session.commit()
     except MinewatchError as exc:
-        _fail(ctx, exc)
+        fail(ctx, exc)
     click.echo(value)
     click.echo(message("token_once", ctx.obj["lang"]), err=True)
 
@@ -119,7 +106,7 @@ def api() -> None:
 
 
 @api.command("serve")
-@_DB_OPTION
+@database_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8443, show_default=True)
 @click.option("--ssl-certfile", type=click.Path(dir_okay=False, exists=True, path_type=Path))
@@ -152,7 +139,7 @@ def api_serve(
     try:
         app = create_app(database_url)
     except MinewatchError as exc:
-        _fail(ctx, exc)
+        fail(ctx, exc)
     uvicorn.run(
         app,
         host=host,
