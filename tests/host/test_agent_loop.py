@@ -14,7 +14,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -29,28 +29,9 @@ from tests.host.test_delivery import (
     make_sender,
     report,
 )
-from tests.support.https import TlsFiles, make_tls_files
+from tests.support.https import TlsFiles
 
 SRC = Path(__file__).resolve().parents[2] / "src"
-
-
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
-    return make_tls_files(tmp_path_factory.mktemp("tls"))
-
-
-@pytest.fixture
-def server(tls: TlsFiles) -> Iterator[ContractServer]:
-    srv = ContractServer(tls, ContractState())
-    srv.start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def spool(tmp_path: Path) -> Iterator[Spool]:
-    with Spool(tmp_path / "spool") as s:
-        yield s
 
 
 def scanner(

@@ -5,8 +5,9 @@ its application is a *contract stand-in*: a small FastAPI app in this module tha
 exactly the host-report contract agreed with the minewatch API (201 stored, 200 duplicate
 ``report_id``, 401 bad token, 403 read-only token, 409 ``report_id`` taken by a different report,
 422 rejected report, 503 on demand, and "stored but the answer was lost" on demand). The end-to-end test against the real
-``minewatch.api.app.create_app`` lives with the API. The helpers here (certificates, the server
-thread) are imported by ``test_agent_loop``.
+``minewatch.api.app.create_app`` lives with the API. The helpers here (the stand-in, the fake
+clock, senders and reports) are imported by ``test_agent_loop``; the fixtures both use (``tls``,
+``server``, ``spool``) are in ``conftest.py``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import os
 import pickle
 import secrets
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,7 +42,7 @@ from minewatch.host.delivery import (
 )
 from minewatch.host.model import HostFinding
 from minewatch.host.spool import HostReport, Spool
-from tests.support.https import LoopbackServer, TlsFiles, make_tls_files
+from tests.support.https import LoopbackServer, TlsFiles
 
 # -- the contract stand-in -----------------------------------------------------------------
 
@@ -138,19 +138,6 @@ class ContractServer(LoopbackServer):
         self.state = state
 
 
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
-    return make_tls_files(tmp_path_factory.mktemp("tls"))
-
-
-@pytest.fixture
-def server(tls: TlsFiles) -> Iterator[ContractServer]:
-    srv = ContractServer(tls, ContractState())
-    srv.start()
-    yield srv
-    srv.stop()
-
-
 class FakeClock:
     """Monotonic seconds that advance only when a test says so (drives the backoff)."""
 
@@ -180,12 +167,6 @@ def report(hostname: str = "web-01", n: int = 0) -> HostReport:
         pid=4000 + n,
     )
     return HostReport.create(hostname, [finding], ["no NVML library"])
-
-
-@pytest.fixture
-def spool(tmp_path: Path) -> Iterator[Spool]:
-    with Spool(tmp_path / "spool") as s:
-        yield s
 
 
 def spooled_ids(spool: Spool) -> list[str]:

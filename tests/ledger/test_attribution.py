@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import ipaddress
 import random
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import pytest
 from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from minewatch.ledger.attribution import Attribution, Attributor, attribute_ip
-from minewatch.ledger.db import open_engine, session_factory, upgrade
-from minewatch.ledger.registry import import_registry, sample_registry_dir
+from minewatch.ledger.db import session_factory
 from minewatch.ledger.registry_models import (
     DataCentre,
     Host,
@@ -23,23 +20,6 @@ from minewatch.ledger.registry_models import (
     Tenant,
     address_key,
 )
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = open_engine(database_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def sample(engine: Engine) -> sessionmaker[Session]:
-    sessions = session_factory(engine)
-    with sessions() as session:
-        import_registry(session, [sample_registry_dir()])
-        session.commit()
-    return sessions
 
 
 def names(session: Session, found: Attribution) -> tuple[str | None, str | None]:
@@ -52,8 +32,10 @@ def prefix(session: Session, text: str) -> IpPrefix:
     return session.scalars(select(IpPrefix).where(IpPrefix.prefix == text)).one()
 
 
-def test_most_specific_prefix_wins_and_inherits_the_site(sample: sessionmaker[Session]) -> None:
-    with sample() as session:
+def test_most_specific_prefix_wins_and_inherits_the_site(
+    sample_sessions: sessionmaker[Session],
+) -> None:
+    with sample_sessions() as session:
         attributor = Attributor.load(session)
         tenant_block = prefix(session, "10.11.16.0/20")
         site_block = prefix(session, "10.11.0.0/16")
@@ -84,8 +66,8 @@ def test_most_specific_prefix_wins_and_inherits_the_site(sample: sessionmaker[Se
         assert not attributor.ip("not-an-ip").attributed
 
 
-def test_power_accounts_and_hosts(sample: sessionmaker[Session]) -> None:
-    with sample() as session:
+def test_power_accounts_and_hosts(sample_sessions: sessionmaker[Session]) -> None:
+    with sample_sessions() as session:
         attributor = Attributor.load(session)
         for account in session.scalars(select(PowerAccount)):
             found = attributor.account(account.account_id)
@@ -253,8 +235,8 @@ def test_in_memory_and_sql_agree_with_the_definition(engine: Engine) -> None:
         assert checked > 100 and len(blocks) > 20
 
 
-def test_attribution_in_bulk_does_not_query_per_row(sample: sessionmaker[Session]) -> None:
-    with sample() as session:
+def test_attribution_in_bulk_does_not_query_per_row(sample_sessions: sessionmaker[Session]) -> None:
+    with sample_sessions() as session:
         statements: list[Any] = []
 
         def count(*_args: Any) -> None:

@@ -9,7 +9,6 @@ import hashlib
 import itertools
 import json
 import threading
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import Engine, func, select, text, update
@@ -25,21 +24,8 @@ from minewatch.ledger.audit import (
     record,
     verify,
 )
-from minewatch.ledger.db import open_engine, session_factory, upgrade
+from minewatch.ledger.db import open_engine, session_factory
 from minewatch.ledger.models import AuditEntry, User
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = open_engine(database_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def sessions(engine: Engine) -> sessionmaker[Session]:
-    return session_factory(engine)
 
 
 def _append(sessions: sessionmaker[Session], count: int, actor: str = "alice") -> None:

@@ -7,18 +7,16 @@ import datetime as dt
 import hashlib
 import ipaddress
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from minewatch.findings import Finding, Verdict
 from minewatch.host.model import HostFinding
 from minewatch.host.spool import HostReport
-from minewatch.ledger.db import open_engine, session_factory, upgrade
 from minewatch.ledger.ingest import (
     EvidenceError,
     ingest_files,
@@ -27,7 +25,6 @@ from minewatch.ledger.ingest import (
     store_evidence,
     unattributed_evidence,
 )
-from minewatch.ledger.registry import import_registry, sample_registry_dir
 from minewatch.ledger.registry_models import (
     DataCentre,
     Evidence,
@@ -38,23 +35,6 @@ from minewatch.ledger.registry_models import (
 )
 from minewatch.power.screen import screen, write_inspection_list, write_results
 from minewatch.sample import power_sample
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = open_engine(database_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def sessions(engine: Engine) -> sessionmaker[Session]:
-    sessions = session_factory(engine)
-    with sessions() as session:
-        import_registry(session, [sample_registry_dir()])
-        session.commit()
-    return sessions
 
 
 @pytest.fixture(scope="module")
@@ -116,15 +96,15 @@ def inside(session: Session, prefix: str, index: int = 5) -> str:
 
 
 def test_network_findings_are_attributed_and_stored_once(
-    sessions: sessionmaker[Session], tmp_path: Path
+    sample_sessions: sessionmaker[Session], tmp_path: Path
 ) -> None:
-    with sessions() as session:
+    with sample_sessions() as session:
         placed = [inside(session, p) for p in ("10.11.16.0/20", "10.12.32.0/20")]
         placed.append(inside(session, "2001:db8:1232::/48"))
     outside = ["192.0.2.200", "2001:db8:ffff::9"]
     records = [net_finding(ip) for ip in placed + outside]
     path = jsonl(tmp_path / "net.jsonl", records)
-    with sessions() as session:
+    with sample_sessions() as session:
         summary = ingest_files(session, [path])
         session.commit()
     assert (summary.added, summary.attributed, summary.unattributed, summary.duplicates) == (
@@ -133,7 +113,7 @@ def test_network_findings_are_attributed_and_stored_once(
         len(outside),
         0,
     )
-    with sessions() as session:
+    with sample_sessions() as session:
         for record in records:
             canonical = json.dumps(
                 record, sort_keys=True, ensure_ascii=False, separators=(",", ":")
@@ -153,34 +133,36 @@ def test_network_findings_are_attributed_and_stored_once(
             else:
                 assert (row.tenant_id, row.data_centre_id, row.region_code) == (None, None, None)
                 assert "no registered prefix" in row.attribution
-    with sessions() as session:
+    with sample_sessions() as session:
         again = ingest_files(session, [path, path])
         session.commit()
         assert evidence_count(session) == len(records)
     assert (again.added, again.duplicates) == (0, 2 * len(records))
 
 
-def test_repeats_inside_one_input_count_as_duplicates(sessions: sessionmaker[Session]) -> None:
+def test_repeats_inside_one_input_count_as_duplicates(
+    sample_sessions: sessionmaker[Session],
+) -> None:
     line = json.dumps(net_finding("10.11.16.9"))
     parsed = parse_evidence(f"{line}\n{line}\n", "twice.jsonl")
-    with sessions() as session:
+    with sample_sessions() as session:
         summary = store_evidence(session, parsed.records)
     assert (summary.added, summary.duplicates) == (1, 1)
 
 
 def test_power_results_from_the_real_screen(
-    sessions: sessionmaker[Session], power_results: tuple[Path, Path]
+    sample_sessions: sessionmaker[Session], power_results: tuple[Path, Path]
 ) -> None:
     results, inspection_list = power_results
     with results.open(encoding="utf-8-sig", newline="") as handle:
         rows = list(csv.DictReader(handle))
     listed = [r for r in rows if r["verdict"] != "normal"]
-    with sessions() as session:
+    with sample_sessions() as session:
         summary = ingest_files(session, [results])
         session.commit()
     assert summary.added == len(listed) > 0
     assert summary.skipped == len(rows) - len(listed) > 0
-    with sessions() as session:
+    with sample_sessions() as session:
         accounts = {a.account_id: a for a in session.scalars(select(PowerAccount))}
         for row in listed:
             stored = session.scalars(
@@ -199,7 +181,7 @@ def test_power_results_from_the_real_screen(
                 centre = session.get_one(DataCentre, account.data_centre_id)
                 assert stored.region_code == centre.region_code
         assert summary.attributed == sum(1 for r in listed if r["account_id"] in accounts)
-    with sessions() as session:
+    with sample_sessions() as session:
         from_list = ingest_files(session, [inspection_list])
         session.commit()
     # The inspection list holds the same results (ranked, bilingual headers): nothing new.
@@ -207,10 +189,10 @@ def test_power_results_from_the_real_screen(
 
 
 def test_host_findings_need_a_hostname_and_attribute_through_it(
-    sessions: sessionmaker[Session], tmp_path: Path
+    sample_sessions: sessionmaker[Session], tmp_path: Path
 ) -> None:
     path = jsonl(tmp_path / "host.jsonl", [host_finding(1), host_finding(2)])
-    with sessions() as session:
+    with sample_sessions() as session:
         with pytest.raises(EvidenceError, match="--hostname") as caught:
             ingest_files(session, [path])
         assert caught.value.where == f"{path}:1"
@@ -219,7 +201,7 @@ def test_host_findings_need_a_hostname_and_attribute_through_it(
         summary = ingest_files(session, [path], hostname=host.hostname)
         session.commit()
     assert (summary.added, summary.attributed) == (2, 2)
-    with sessions() as session:
+    with sample_sessions() as session:
         rows = list(session.scalars(select(Evidence).order_by(Evidence.id)))
         assert {r.tenant_id for r in rows} == {host.tenant_id}
         assert rows[0].entity == f"{host.hostname}: pid 1 /opt/x/xmrig"
@@ -230,13 +212,13 @@ def test_host_findings_need_a_hostname_and_attribute_through_it(
 
 
 def test_agent_report_files_carry_host_and_time(
-    sessions: sessionmaker[Session], tmp_path: Path
+    sample_sessions: sessionmaker[Session], tmp_path: Path
 ) -> None:
     findings = [HostFinding(**{k: v for k, v in host_finding(7).items() if k != "detector"})]
     report = HostReport.create("XS-R12-N03", findings, scanned_at_ns=1_750_000_000 * 10**9)
     path = tmp_path / "report.json"
     path.write_bytes(report.to_json_bytes())
-    with sessions() as session:
+    with sample_sessions() as session:
         summary = ingest_files(session, [path])
         session.commit()
         row = session.scalars(select(Evidence)).one()
@@ -247,7 +229,7 @@ def test_agent_report_files_carry_host_and_time(
     assert row.raw["report_id"] == report.report_id
 
 
-def test_json_array_output_is_read_too(sessions: sessionmaker[Session]) -> None:
+def test_json_array_output_is_read_too(sample_sessions: sessionmaker[Session]) -> None:
     text = json.dumps([net_finding("10.11.16.9"), net_finding("10.11.16.10")], indent=2)
     assert len(parse_evidence(text, "scan.json").records) == 2
 
@@ -266,23 +248,25 @@ BAD = [
 
 @pytest.mark.parametrize(("line", "reason"), BAD)
 def test_a_bad_line_in_any_file_writes_nothing(
-    sessions: sessionmaker[Session], tmp_path: Path, line: str, reason: str
+    sample_sessions: sessionmaker[Session], tmp_path: Path, line: str, reason: str
 ) -> None:
     good = jsonl(tmp_path / "good.jsonl", [net_finding("10.11.16.9")])
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps(net_finding("10.11.16.10")) + "\n\n" + line + "\n", encoding="utf-8")
-    with sessions() as session:
+    with sample_sessions() as session:
         with pytest.raises(EvidenceError, match=reason) as caught:
             ingest_files(session, [good, bad])
         assert caught.value.where == f"{bad}:3"
         assert evidence_count(session) == 0
 
 
-def test_bad_power_rows_name_their_line(sessions: sessionmaker[Session], tmp_path: Path) -> None:
+def test_bad_power_rows_name_their_line(
+    sample_sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
     path = tmp_path / "power.csv"
     header = "account_id,verdict,score,kind,onset,region_code\n"
     path.write_text(header + "1,mining,0.9,asic,,330100\n2,mining,0.9,asic,,33010\n")
-    with sessions() as session, pytest.raises(EvidenceError, match="region code") as caught:
+    with sample_sessions() as session, pytest.raises(EvidenceError, match="region code") as caught:
         ingest_files(session, [path])
     assert caught.value.where == f"{path}:3"
     path.write_text(header + "1,mining,high,asic,,330100\n")
@@ -311,11 +295,11 @@ def test_line_separators_inside_strings_do_not_split_records() -> None:
 
 
 def test_unattributed_is_listed_and_reattributed_after_a_registry_change(
-    sessions: sessionmaker[Session], tmp_path: Path
+    sample_sessions: sessionmaker[Session], tmp_path: Path
 ) -> None:
     stray = ["198.18.0.5", "198.18.0.77"]
     path = jsonl(tmp_path / "net.jsonl", [net_finding(ip) for ip in [*stray, "10.11.16.9"]])
-    with sessions() as session:
+    with sample_sessions() as session:
         ingest_files(session, [path])
         session.commit()
         listed = unattributed_evidence(session)

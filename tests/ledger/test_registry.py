@@ -6,15 +6,13 @@ import csv
 import ipaddress
 import random
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from minewatch.errors import InputError
-from minewatch.ledger.db import open_engine, session_factory, upgrade
 from minewatch.ledger.models import Region
 from minewatch.ledger.registry import (
     KINDS,
@@ -49,19 +47,6 @@ FILES = {
     "power_accounts": "power-accounts.csv",
     "hosts": "hosts.csv",
 }
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = open_engine(database_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def sessions(engine: Engine) -> sessionmaker[Session]:
-    return session_factory(engine)
 
 
 @pytest.fixture

@@ -493,6 +493,11 @@ class PoolTarget:
         """Whether this is an ``http(s)://`` URL (a pool's web API, not its mining port)."""
         return self.scheme in ("http", "https", "ws", "wss")
 
+    @property
+    def host_is_ip(self) -> bool:
+        """Whether the host is an IP literal: then a connection can be matched without DNS."""
+        return _is_ip(self.host)
+
 
 def parse_pool_target(
     value: str, option: str | None = None, pools: PoolIntel | None = None

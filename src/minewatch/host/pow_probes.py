@@ -174,7 +174,7 @@ def _connected_to(proc: ProcessInfo, targets: Sequence[PoolTarget]) -> list[str]
         for ip, port in proc.remote_endpoints:
             if port != target.port:
                 continue
-            if _is_ip(target.host):
+            if target.host_is_ip:
                 if _plain_ip(ipaddress.ip_address(target.host)) == ip:
                     lines.append(f"connected to {_show(ip, port)}, the pool {target.text} it names")
             else:
@@ -183,14 +183,6 @@ def _connected_to(proc: ProcessInfo, targets: Sequence[PoolTarget]) -> list[str]
                     " (name not resolved)"
                 )
     return list(dict.fromkeys(lines))
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _odd_location(proc: ProcessInfo) -> str | None:

@@ -390,31 +390,33 @@ def classify_trace(trace: GpuTrace) -> GpuVerdict:
         )
         if s is not None
     ]
-    if power_parts:
-        s = min(power_parts)
-        stationary.append(s)
-        line = (
-            f"power {'flat' if s >= 0.5 else 'varies'} around {f.power_median_w:.0f} W: "
-            f"sample-to-sample change {_pct(f.power_jitter)}, spread (robust CV) "
-            f"{_pct(f.power_spread)}"
-        )
-        (evidence if s >= 0.5 else against).append(line)
-    s_mem = _present(f.mem_util_jitter, MEM_UTIL_JITTER)
-    if s_mem is not None:
-        stationary.append(s_mem)
-        line = (
-            f"memory-controller utilisation {'flat' if s_mem >= 0.5 else 'varies'} at "
-            f"{f.mem_util_median:.0f} % (median change {f.mem_util_jitter:.1f} points)"
-        )
-        (evidence if s_mem >= 0.5 else against).append(line)
-    s_clock = _present(f.sm_clock_jitter, CLOCK_JITTER)
-    if s_clock is not None:
-        stationary.append(s_clock)
-        line = (
-            f"SM clock {'steady' if s_clock >= 0.5 else 'moves'} around "
-            f"{f.sm_clock_median_mhz:.0f} MHz (median change {_pct(f.sm_clock_jitter)})"
-        )
-        (evidence if s_clock >= 0.5 else against).append(line)
+    # Each sign: its strength, the words for steady and moving, and the line that reports it.
+    for strength, (steady, moving), text, values in (
+        (
+            min(power_parts) if power_parts else None,
+            ("flat", "varies"),
+            "power {} around {:.0f} W: sample-to-sample change {}, spread (robust CV) {}",
+            (f.power_median_w, _pct(f.power_jitter), _pct(f.power_spread)),
+        ),
+        (
+            _present(f.mem_util_jitter, MEM_UTIL_JITTER),
+            ("flat", "varies"),
+            "memory-controller utilisation {} at {:.0f} % (median change {:.1f} points)",
+            (f.mem_util_median, f.mem_util_jitter),
+        ),
+        (
+            _present(f.sm_clock_jitter, CLOCK_JITTER),
+            ("steady", "moves"),
+            "SM clock {} around {:.0f} MHz (median change {})",
+            (f.sm_clock_median_mhz, _pct(f.sm_clock_jitter)),
+        ),
+    ):
+        if strength is not None:
+            stationary.append(strength)
+            holds = strength >= 0.5
+            (evidence if holds else against).append(
+                text.format(steady if holds else moving, *values)
+            )
     stationarity = min(stationary) if stationary else 0.0
 
     hard = _present(f.mem_util_median, MEMORY_HARD)
@@ -453,30 +455,32 @@ def classify_trace(trace: GpuTrace) -> GpuVerdict:
             f"one dip of {f.longest_dip_s:.0f} s (a pool failover or restart interrupts a miner "
             "once; training pauses repeatedly)"
         )
-    v_pcie = _present(f.pcie_rx_mb_s, (PCIE_STREAM_MB_S[1], PCIE_STREAM_MB_S[0]))
-    if v_pcie is not None:
-        vetoes.append(v_pcie)
-        if v_pcie > 0:
-            against.append(
-                f"PCIe host-to-GPU traffic {f.pcie_rx_mb_s:.1f} MB/s (mean): data is streamed "
-                "to the GPU, as a training or inference input pipeline does"
-            )
-    v_mem = _present(f.mem_used_gib, (FOOTPRINT_VETO_GIB[1], FOOTPRINT_VETO_GIB[0]))
-    if v_mem is not None:
-        vetoes.append(v_mem)
-        if v_mem > 0:
-            against.append(
-                f"{f.mem_used_gib:.1f} GiB of GPU memory in use: more than any proof-of-work "
-                "data set needs (model weights, optimizer state, activations or KV cache)"
-            )
-    v_change = _present(f.mem_used_change_gib, (FOOTPRINT_CHANGE_GIB[1], FOOTPRINT_CHANGE_GIB[0]))
-    if v_change is not None:
-        vetoes.append(v_change)
-        if v_change > 0:
-            against.append(
-                f"memory footprint changed by {f.mem_used_change_gib:.2f} GiB inside the window: "
-                "a miner allocates its data set once"
-            )
+    # Each veto rises from nothing at the band's lower edge to full at its upper edge.
+    for value, (absent, full), reason in (
+        (
+            f.pcie_rx_mb_s,
+            PCIE_STREAM_MB_S,
+            "PCIe host-to-GPU traffic {:.1f} MB/s (mean): data is streamed to the GPU, as a "
+            "training or inference input pipeline does",
+        ),
+        (
+            f.mem_used_gib,
+            FOOTPRINT_VETO_GIB,
+            "{:.1f} GiB of GPU memory in use: more than any proof-of-work data set needs "
+            "(model weights, optimizer state, activations or KV cache)",
+        ),
+        (
+            f.mem_used_change_gib,
+            FOOTPRINT_CHANGE_GIB,
+            "memory footprint changed by {:.2f} GiB inside the window: a miner allocates its "
+            "data set once",
+        ),
+    ):
+        v = _present(value, (full, absent))
+        if v is not None:
+            vetoes.append(v)
+            if v > 0:
+                against.append(reason.format(value))
     veto = max(vetoes) if vetoes else 0.0
     score = min(busy, stationarity, pow_shape) * (1.0 - veto)
 

@@ -60,22 +60,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from minewatch.findings import Verdict
-from minewatch.host.model import (
-    HostFinding,
-    HostProbe,
-    HostSnapshot,
-    ProbeResult,
-    ProcessInfo,
-    register_probe,
-)
-from minewatch.host.storage.walk import (
-    TreeWalk,
-    WalkLimits,
-    default_roots,
-    read_head,
-    unreadable_homes,
-    user_homes,
-)
+from minewatch.host.model import HostFinding, HostSnapshot, ProbeResult, ProcessInfo, register_probe
+from minewatch.host.storage.base import StorageProbe, human_bytes, process_evidence, process_finding
+from minewatch.host.storage.walk import TreeWalk, WalkLimits, read_head, unreadable_homes
 
 __all__ = [
     "CHIA_PORTS",
@@ -274,19 +261,11 @@ class PlotFile:
         if self.size < expected_plot_size(self.header.k) * SUSPECT_SIZE_RATIO:
             found.append(
                 f"much smaller than a k{self.header.k} plot "
-                f"(≈{_human(expected_plot_size(self.header.k))})"
+                f"(≈{human_bytes(expected_plot_size(self.header.k))})"
             )
         if self.allocated is not None and self.allocated < self.size * SPARSE_RATIO:
-            found.append(f"sparse (only {_human(self.allocated)} on disk)")
+            found.append(f"sparse (only {human_bytes(self.allocated)} on disk)")
         return tuple(found)
-
-
-def _human(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if abs(n) < 1024 or unit == "PiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} PiB"  # pragma: no cover - the loop always returns
 
 
 @dataclass(slots=True)
@@ -599,21 +578,18 @@ def _port_evidence(proc: ProcessInfo) -> list[str]:
 
 def _process_finding(proc: ProcessInfo, role: str) -> HostFinding:
     storage = role in _STORAGE_ROLES
-    evidence = [f"process {sorted(_program_names(proc))} runs as the Chia {role}"]
-    if proc.cmdline:
-        evidence.append("command line: " + " ".join(proc.cmdline)[:200])
+    evidence = process_evidence(
+        proc, f"process {sorted(_program_names(proc))} runs as the Chia {role}"
+    )
     ports = _port_evidence(proc)
     evidence.extend(ports)
-    confidence = min(0.99, _ROLE_CONFIDENCE[role] + (0.05 if ports else 0.0))
-    return HostFinding(
+    return process_finding(
+        proc,
         verdict=Verdict.STORAGE_MINING if storage else Verdict.BLOCKCHAIN_NODE,
         kind=f"chia-{role}",
-        entity=f"pid {proc.pid} {proc.exe or (proc.cmdline[0] if proc.cmdline else proc.name)}",
         coin="xch",
-        confidence=confidence,
+        confidence=min(0.99, _ROLE_CONFIDENCE[role] + (0.05 if ports else 0.0)),
         evidence=evidence,
-        pid=proc.pid,
-        path=proc.exe,
     )
 
 
@@ -637,7 +613,7 @@ def _plot_directory_finding(directory: str, plots: list[PlotFile]) -> HostFindin
         "plot ids: "
         + ", ".join(p.header.id_hex[:16] + "…" for p in plots[:_MAX_EXAMPLES])
         + (" ..." if len(plots) > _MAX_EXAMPLES else ""),
-        f"{_human(total)} ({total / 1e12:.3f} TB) of plots by file size (stat); "
+        f"{human_bytes(total)} ({total / 1e12:.3f} TB) of plots by file size (stat); "
         "contents not read beyond the header",
     ]
     for plot in suspect[:_MAX_EXAMPLES]:
@@ -676,7 +652,7 @@ def _install_finding(install: ChiaInstall, plot_dirs_with_plots: set[str]) -> Ho
     for ca in install.ca_files:
         evidence.append(f"CA certificate with subject CN=Chia CA: {ca}")
     if install.database_bytes:
-        evidence.append(f"blockchain database {_human(install.database_bytes)} (a full node)")
+        evidence.append(f"blockchain database {human_bytes(install.database_bytes)} (a full node)")
     farming = bool(install.plot_directories)
     if farming:
         listed = install.plot_directories
@@ -709,51 +685,34 @@ def _resolve_quiet(path: Path) -> Path:
         return path
 
 
-class ChiaStorageProbe(HostProbe):
+class ChiaStorageProbe(StorageProbe):
     """Chia plots (by header), Chia installs and Chia services on one host.
 
-    ``homes`` and ``environ`` default to the host's accounts and the agent's environment; tests
-    and callers with other knowledge may pass their own. ``limits`` bounds the directory walk.
+    Options as for :class:`~minewatch.host.storage.base.StorageProbe`. A renamed plot is still
+    a plot:
 
     Example::
 
         >>> import tempfile
-        >>> empty = Path(tempfile.mkdtemp())
-        >>> probe = ChiaStorageProbe(homes=[], environ={})
-        >>> snap = HostSnapshot(hostname="h", processes=[], cpu_count=1, paths=[empty])
-        >>> probe.scan(snap).findings
-        []
+        >>> farm = Path(tempfile.mkdtemp())
+        >>> with (farm / "backup.bin").open("wb") as disguised:
+        ...     _ = disguised.write(b"Proof of Space Plot" + bytes(32) + bytes([18])
+        ...         + b"\\x00\\x04v1.0" + b"\\x00\\x00" + (200).to_bytes(8, "big") * 10)
+        ...     _ = disguised.truncate(expected_plot_size(18))
+        >>> snap = HostSnapshot(hostname="h", processes=[], cpu_count=1, paths=[farm])
+        >>> [(f.kind, f.count) for f in ChiaStorageProbe(homes=[], environ={}).scan(snap).findings]
+        [('chia-plot', 1)]
     """
 
     name = "chia-storage"
 
-    def __init__(
-        self,
-        homes: Sequence[Path] | None = None,
-        environ: Mapping[str, str] | None = None,
-        limits: WalkLimits | None = None,
-        mounts_file: Path = Path("/proc/self/mounts"),
-    ) -> None:
-        self._homes = homes
-        self._environ = environ
-        self._limits = limits
-        self._mounts_file = mounts_file
-
     def scan(self, snapshot: HostSnapshot) -> ProbeResult:
         result = ProbeResult()
-        homes = user_homes() if self._homes is None else list(self._homes)
-        environ = os.environ if self._environ is None else self._environ
-        installs, install_blind = find_chia_installs(homes, environ)
+        installs, install_blind = find_chia_installs(self.search_homes(), self.search_environ())
         result.blind_spots.extend(install_blind)
-
-        roots: list[Path] = list(snapshot.paths)
-        explicit = bool(roots)
-        if not explicit:
-            roots, mount_blind = default_roots(self._mounts_file)
-            result.blind_spots.extend(mount_blind)
-        for install in installs:
-            roots.extend(Path(d).expanduser() for d in install.plot_directories)
-        search = find_plots(_unique(roots), self._limits, report_mounts=explicit)
+        plot_dirs = [d for install in installs for d in install.plot_directories]
+        roots, explicit = self.walk_roots(snapshot, plot_dirs, result.blind_spots)
+        search = find_plots(roots, self._limits, report_mounts=explicit)
         result.blind_spots.extend(search.blind_spots)
 
         by_directory: dict[str, list[PlotFile]] = defaultdict(list)
@@ -768,14 +727,6 @@ class ChiaStorageProbe(HostProbe):
             if role is not None:
                 result.findings.append(_process_finding(proc, role))
         return result
-
-
-def _unique(paths: Iterable[Path]) -> list[Path]:
-    out: list[Path] = []
-    for path in paths:
-        if path not in out:
-            out.append(path)
-    return out
 
 
 register_probe(ChiaStorageProbe)

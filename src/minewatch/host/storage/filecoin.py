@@ -49,22 +49,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from minewatch.findings import Verdict
-from minewatch.host.model import (
-    HostFinding,
-    HostProbe,
-    HostSnapshot,
-    ProbeResult,
-    ProcessInfo,
-    register_probe,
-)
-from minewatch.host.storage.walk import (
-    TreeWalk,
-    WalkLimits,
-    default_roots,
-    read_head,
-    unreadable_homes,
-    user_homes,
-)
+from minewatch.host.model import HostFinding, HostSnapshot, ProbeResult, ProcessInfo, register_probe
+from minewatch.host.storage.base import StorageProbe, human_bytes, process_evidence, process_finding
+from minewatch.host.storage.walk import TreeWalk, WalkLimits, read_head, unreadable_homes
 
 __all__ = [
     "DEFAULT_PARAMETER_CACHE",
@@ -110,14 +97,6 @@ def parse_sector_name(name: str) -> tuple[int, int] | None:
     """``(actor id, sector number)`` from a Lotus sector file name, or ``None``."""
     match = _SECTOR_NAME.match(name)
     return (int(match.group(1)), int(match.group(2))) if match else None
-
-
-def _human(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if abs(n) < 1024 or unit == "PiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} PiB"  # pragma: no cover - the loop always returns
 
 
 def _read_json(path: Path) -> object | None:
@@ -393,9 +372,7 @@ def filecoin_program(proc: ProcessInfo) -> tuple[str, Verdict, bool] | None:
 def _process_finding(
     proc: ProcessInfo, kind: str, verdict: Verdict, running: bool, support: list[str]
 ) -> HostFinding:
-    evidence = [f"process {proc.name!r} is the Filecoin program {kind}"]
-    if proc.cmdline:
-        evidence.append("command line: " + " ".join(proc.cmdline)[:200])
+    evidence = process_evidence(proc, f"process {proc.name!r} is the Filecoin program {kind}")
     for port in sorted(set(proc.listen_ports).intersection(FILECOIN_PORTS)):
         evidence.append(f"listens on {port} ({FILECOIN_PORTS[port]})")
     if verdict is Verdict.STORAGE_MINING:
@@ -403,15 +380,8 @@ def _process_finding(
         confidence = 0.9 if running else 0.7
     else:
         confidence = 0.85
-    return HostFinding(
-        verdict=verdict,
-        kind=kind,
-        entity=f"pid {proc.pid} {proc.exe or (proc.cmdline[0] if proc.cmdline else proc.name)}",
-        coin="fil",
-        confidence=confidence,
-        evidence=evidence,
-        pid=proc.pid,
-        path=proc.exe,
+    return process_finding(
+        proc, verdict=verdict, kind=kind, coin="fil", confidence=confidence, evidence=evidence
     )
 
 
@@ -457,7 +427,7 @@ def _store_finding(found: SectorStore, support: list[str]) -> HostFinding:
         )
     if found.unsealed:
         evidence.append(
-            f"{len(found.unsealed)} unsealed copies ({_human(found.unsealed_bytes)}, "
+            f"{len(found.unsealed)} unsealed copies ({human_bytes(found.unsealed_bytes)}, "
             "not counted in the capacity)"
         )
     if sparse:
@@ -517,61 +487,45 @@ def _repo_finding(repo: LotusRepo, support: list[str]) -> HostFinding:
     )
 
 
-class FilecoinStorageProbe(HostProbe):
+class FilecoinStorageProbe(StorageProbe):
     """Filecoin sector stores, Lotus-family repositories and services on one host.
 
-    ``homes`` and ``environ`` default to the host's accounts and the agent's environment.
+    Options as for :class:`~minewatch.host.storage.base.StorageProbe`. A storage path with one
+    sealed 2 KiB (test-network) sector:
 
     Example::
 
-        >>> import tempfile
-        >>> empty = Path(tempfile.mkdtemp())
-        >>> probe = FilecoinStorageProbe(homes=[], environ={})
-        >>> snap = HostSnapshot(hostname="h", processes=[], cpu_count=1, paths=[empty])
-        >>> probe.scan(snap).findings
-        []
+        >>> import json, tempfile
+        >>> store = Path(tempfile.mkdtemp())
+        >>> (store / "sealed").mkdir()
+        >>> _ = (store / "sealed" / "s-t01000-1").write_bytes(bytes(2 << 10))
+        >>> _ = (store / "sectorstore.json").write_text(json.dumps({"ID": "a", "CanStore": True}))
+        >>> snap = HostSnapshot(hostname="h", processes=[], cpu_count=1, paths=[store])
+        >>> found = FilecoinStorageProbe(homes=[], environ={}).scan(snap).findings
+        >>> [(f.kind, f.capacity_bytes) for f in found]
+        [('filecoin-sector', 2048)]
     """
 
     name = "filecoin-storage"
 
-    def __init__(
-        self,
-        homes: Sequence[Path] | None = None,
-        environ: Mapping[str, str] | None = None,
-        limits: WalkLimits | None = None,
-        mounts_file: Path = Path("/proc/self/mounts"),
-    ) -> None:
-        self._homes = homes
-        self._environ = environ
-        self._limits = limits
-        self._mounts_file = mounts_file
-
     def scan(self, snapshot: HostSnapshot) -> ProbeResult:
         result = ProbeResult()
-        homes = user_homes() if self._homes is None else list(self._homes)
-        environ = os.environ if self._environ is None else self._environ
-        repos, repo_blind = find_lotus_repos(homes, environ)
+        environ = self.search_environ()
+        repos, repo_blind = find_lotus_repos(self.search_homes(), environ)
         result.blind_spots.extend(repo_blind)
         parameters = find_proof_parameters(environ)
         support = (
             [
                 f"proof parameters present: {parameters.files} files, "
-                f"{_human(parameters.total_bytes)} in {parameters.directory}"
+                f"{human_bytes(parameters.total_bytes)} in {parameters.directory}"
             ]
             if parameters
             else []
         )
 
-        roots: list[Path] = list(snapshot.paths)
-        explicit = bool(roots)
-        if not explicit:
-            roots, mount_blind = default_roots(self._mounts_file)
-            result.blind_spots.extend(mount_blind)
-        for repo in repos:
-            roots.extend(Path(p).expanduser() for p in repo.storage_paths)
-        stores, walk_blind = find_sector_stores(
-            list(dict.fromkeys(roots)), self._limits, report_mounts=explicit
-        )
+        storage_paths = [p for repo in repos for p in repo.storage_paths]
+        roots, explicit = self.walk_roots(snapshot, storage_paths, result.blind_spots)
+        stores, walk_blind = find_sector_stores(roots, self._limits, report_mounts=explicit)
         result.blind_spots.extend(walk_blind)
 
         result.findings.extend(_store_finding(s, support) for s in stores)
