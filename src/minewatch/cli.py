@@ -19,6 +19,7 @@ from minewatch import __version__
 from minewatch.atomic import atomic_text
 from minewatch.commands import agent as agent_commands
 from minewatch.commands import cases as case_commands
+from minewatch.commands import export as export_commands
 from minewatch.commands import ingest as ingest_commands
 from minewatch.commands import ledger_admin
 from minewatch.commands import server as server_commands
@@ -290,6 +291,8 @@ cli.add_command(ledger_admin.regions)
 cli.add_command(ingest_commands.registry)
 cli.add_command(ingest_commands.ingest)
 cli.add_command(case_commands.case)
+cli.add_command(export_commands.export)
+cli.add_command(export_commands.assess)
 
 
 @cli.command("recognisers")

@@ -3,6 +3,7 @@
 Example::
 
     minewatch registry import src/minewatch/data/sample/registry/    # a directory of CSVs
+    minewatch registry netbox --url https://netbox.example --token-file ~/.netbox-token
     minewatch scan capture.pcap -f jsonl > net.jsonl
     minewatch power screen readings.csv --accounts accounts.csv --out power.csv
     minewatch ingest net.jsonl power.csv
@@ -14,6 +15,7 @@ Example::
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -77,6 +79,88 @@ def registry_import(ctx: click.Context, database_url: str | None, paths: tuple[P
     except MinewatchError as exc:
         fail(ctx, exc)
     for line in summary.lines():
+        click.echo(line, err=True)
+
+
+@registry.command("netbox")
+@database_option
+@click.option(
+    "--url", required=True, metavar="URL", help="NetBox web root, e.g. https://netbox.example"
+)
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="File holding the NetBox API token (default: MINEWATCH_NETBOX_TOKEN; none: anonymous).",
+)
+@click.option(
+    "--ca-file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="PEM CA bundle to verify NetBox's certificate (default: the system's).",
+)
+@click.option(
+    "--mapping",
+    "mapping_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="TOML file naming the custom fields (region_field, meter_account_field, ...).",
+)
+@click.pass_context
+def registry_netbox(
+    ctx: click.Context,
+    database_url: str | None,
+    url: str,
+    token_file: Path | None,
+    ca_file: Path | None,
+    mapping_file: Path | None,
+) -> None:
+    """Import the registry from NetBox's API in one transaction (needs pynetbox).
+
+    \b
+    Reads sites, regions, locations, tenants, racks, prefixes, devices, virtual machines,
+    power panels and power feeds, and maps them as minewatch.ledger.netbox_import describes:
+      site        -> data centre (region code from custom field region_code, or a 6-digit
+                     code in the slug or description of the site's region)
+      tenant      -> tenant        rack -> rack        prefix -> IP prefix
+      device, VM  -> host          power feed with custom field meter_account -> power account
+    Everything is read before anything is written, and every row passes the same checks as
+    `registry import`; an HTTP error, a bad token or an unreachable NetBox writes nothing.
+    Importing again adds nothing. The token is never printed.
+    Exit status: 0 imported; 1 NetBox or a row was refused.
+    """
+    from minewatch.errors import InputError
+    from minewatch.ledger.db import open_engine, session_factory, upgrade
+    from minewatch.ledger.netbox_import import NetboxMapping, import_netbox
+
+    try:
+        if token_file is not None:
+            try:
+                token: str | None = token_file.read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise InputError(f"{token_file}: cannot read the token file") from exc
+            if not token:
+                raise InputError(f"{token_file}: the token file is empty")
+        else:
+            token = os.environ.get("MINEWATCH_NETBOX_TOKEN", "").strip() or None
+        mapping = NetboxMapping.from_toml(mapping_file) if mapping_file else NetboxMapping()
+        engine = open_engine(database_url)
+        upgrade(engine)
+        with session_factory(engine)() as session:
+            result = import_netbox(session, url, token, mapping, ca_file=ca_file)
+            if any(c.added or c.updated for c in result.summary.counts.values()):
+                audit_record(
+                    session,
+                    local_actor(),
+                    "registry.import",
+                    "registry",
+                    None,
+                    {"netbox": result.summary.files, "changes": result.summary.lines()},
+                )
+            session.commit()
+    except MinewatchError as exc:
+        fail(ctx, exc)
+    for line in result.lines():
         click.echo(line, err=True)
 
 

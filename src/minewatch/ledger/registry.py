@@ -51,7 +51,7 @@ import io
 import ipaddress
 import math
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from importlib import resources
@@ -79,8 +79,10 @@ __all__ = [
     "ImportSummary",
     "KindCounts",
     "RegistryError",
+    "RegistryRow",
     "check_credit_code",
     "import_registry",
+    "import_rows",
     "registry_files",
     "sample_registry_dir",
 ]
@@ -594,6 +596,43 @@ def _write(parsed: _Parsed, known: _Known, session: Session, summary: ImportSumm
     session.flush()
 
 
+@dataclass(frozen=True, slots=True)
+class RegistryRow:
+    """One registry row from a source other than a CSV file (NetBox), for :func:`import_rows`.
+
+    ``kind`` is a :data:`KINDS` name, ``where`` says where the row came from (shown in errors),
+    ``values`` holds the cells as text under the CSV column names of that kind.
+    """
+
+    kind: str
+    where: str
+    values: Mapping[str, str]
+
+
+def import_rows(
+    session: Session, rows: Iterable[RegistryRow], sources: Sequence[str] = ()
+) -> ImportSummary:
+    """Check and write rows built elsewhere, exactly as CSV rows are checked and written.
+
+    The columns of each row must be those of its kind (required ones present); then the same
+    checks, all-or-nothing rule and idempotent writes as :func:`import_registry` apply.
+    ``sources`` is recorded as the summary's ``files``.
+    """
+    by_name = {k.name: k for k in KINDS}
+    checked: list[tuple[_Kind, _Row]] = []
+    for row in rows:
+        kind = by_name.get(row.kind)
+        if kind is None:
+            raise RegistryError(row.where, f"unknown registry kind {row.kind!r}")
+        present = set(row.values)
+        if not kind.required <= present <= kind.columns:
+            raise RegistryError(
+                row.where, f"columns {', '.join(sorted(present))} do not fit {kind.describe()}"
+            )
+        checked.append((kind, _Row(row.where, {c: v.strip() for c, v in row.values.items()})))
+    return _import(session, checked, ImportSummary(files=list(sources)))
+
+
 def import_registry(session: Session, paths: Sequence[Path]) -> ImportSummary:
     """Check every row of the CSV files (or directories of them) in ``paths``, then write them.
 
@@ -602,13 +641,20 @@ def import_registry(session: Session, paths: Sequence[Path]) -> ImportSummary:
     back) the one transaction.
     """
     files = registry_files(paths)
+    rows: list[tuple[_Kind, _Row]] = []
+    for path in files:
+        kind, read = _read_csv(path)
+        rows.extend((kind, row) for row in read)
+    return _import(session, rows, ImportSummary(files=[str(p) for p in files]))
+
+
+def _import(
+    session: Session, rows: list[tuple[_Kind, _Row]], summary: ImportSummary
+) -> ImportSummary:
     regions = set(session.scalars(select(Region.code)))
     parsed = _Parsed()
-    summary = ImportSummary(files=[str(p) for p in files])
-    for path in files:
-        kind, rows = _read_csv(path)
-        for row in rows:
-            _PARSERS[kind.name](row, parsed, regions)
+    for kind, row in rows:
+        _PARSERS[kind.name](row, parsed, regions)
     known = _Known(
         sites={d.name: d for d in session.scalars(select(DataCentre))},
         tenants={t.name: t for t in session.scalars(select(Tenant))},
