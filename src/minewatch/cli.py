@@ -22,6 +22,7 @@ from minewatch.commands import cases as case_commands
 from minewatch.commands import export as export_commands
 from minewatch.commands import ingest as ingest_commands
 from minewatch.commands import ledger_admin
+from minewatch.commands import report as report_commands
 from minewatch.commands import server as server_commands
 from minewatch.errors import MinewatchError
 from minewatch.findings import Verdict
@@ -293,6 +294,7 @@ cli.add_command(ingest_commands.ingest)
 cli.add_command(case_commands.case)
 cli.add_command(export_commands.export)
 cli.add_command(export_commands.assess)
+cli.add_command(report_commands.report)
 
 
 @cli.command("recognisers")

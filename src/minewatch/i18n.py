@@ -76,6 +76,34 @@ _MESSAGES: dict[str, dict[str, str]] = {
     "verdict_mining": {"en": "mining", "zh": "挖矿"},
     "verdict_storage-mining": {"en": "storage-mining", "zh": "存储挖矿"},
     "verdict_blockchain-node": {"en": "blockchain-node", "zh": "区块链节点"},
+    "report_col_region_code": {"en": "REGION", "zh": "区划代码"},
+    "report_col_region_name": {"en": "NAME", "zh": "地区"},
+    "report_col_open": {"en": "OPEN", "zh": "未清零"},
+    "report_col_new": {"en": "NEW", "zh": "本周新增"},
+    "report_col_confirmed": {"en": "CONFIRMED", "zh": "本周认定"},
+    "report_col_exited": {"en": "EXITED", "zh": "本周退出"},
+    "report_col_overdue": {"en": "OVERDUE", "zh": "逾期"},
+    "report_col_kwh_unknown": {"en": "NO KWH", "zh": "缺年用电量"},
+    "report_col_kw_retired": {"en": "KW RETIRED", "zh": "退出负荷（千瓦）"},
+    "report_col_kwh_retired": {"en": "KWH/YR RETIRED", "zh": "退出年用电量（千瓦时）"},
+    "report_col_co2_t": {"en": "CO2 AVOIDED (t)", "zh": "减排二氧化碳（吨）"},
+    "report_col_factor_t_per_mwh": {"en": "FACTOR (t/MWh)", "zh": "排放因子（吨/兆瓦时）"},
+    "report_total": {"en": "TOTAL", "zh": "合计"},
+    "report_own_level": {"en": "{name} (own level)", "zh": "{name}（本级）"},
+    "report_weekly_title": {
+        "en": "clear-to-zero report of {region}, week {week} ({monday} to {sunday}, China time); "
+        "grid emission factors of {year}",
+        "zh": "{region} 清零周报，{week}（{monday} 至 {sunday}，北京时间）；"
+        "电网排放因子年份 {year}",
+    },
+    "report_fell_back": {
+        "en": "no provincial emission factor for {regions}: the national average was used",
+        "zh": "{regions} 无省级排放因子，已按全国平均值计算",
+    },
+    "report_ledger_written": {
+        "en": "{n} case(s) written to {out}",
+        "zh": "已写出 {n} 件案件：{out}",
+    },
 }
 
 

@@ -9,8 +9,8 @@ outside it answers 404, not 403, so a user cannot even learn that it exists.
 Example::
 
     >>> app = create_app("sqlite://")
-    >>> sorted(r.path for r in app.routes if r.path.startswith("/api/v1/host"))[:2]
-    ['/api/v1/host-reports/', '/api/v1/host-reports/']
+    >>> [p for p in app.openapi()["paths"] if p.startswith("/api/v1/host")]
+    ['/api/v1/host-reports/', '/api/v1/host-reports/{pk}/']
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 from minewatch import __version__
-from minewatch.api import host_reports
+from minewatch.api import assessments, cases, host_reports, reports
 from minewatch.api.deps import PrincipalDep, SessionDep
 from minewatch.api.schemas import StatusOut
 from minewatch.ledger.db import open_engine, session_factory, upgrade
@@ -67,5 +67,11 @@ def get_status(principal: PrincipalDep, session: SessionDep) -> StatusOut:
     )
 
 
-ROUTERS: tuple[APIRouter, ...] = (status_router, host_reports.router)
+ROUTERS: tuple[APIRouter, ...] = (
+    status_router,
+    host_reports.router,
+    assessments.router,
+    cases.router,
+    reports.router,
+)
 """Every resource module's router; a new resource is one module plus one entry here."""
