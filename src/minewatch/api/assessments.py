@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from minewatch.api.deps import MAX_LIMIT, PrincipalDep, SessionDep, page_links
+from minewatch.api.deps import MAX_ID, MAX_LIMIT, IdPath, PrincipalDep, SessionDep, page_links
 from minewatch.api.schemas import Page
 from minewatch.ledger.assessment import Assessment, assess, assess_tenant
 from minewatch.ledger.exports import EvidenceSelection, iter_evidence
@@ -156,9 +156,9 @@ def list_assessments(
     principal: PrincipalDep,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    tenant_id: Annotated[int | None, Query(ge=1)] = None,
-    data_centre_id: Annotated[int | None, Query(ge=1)] = None,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+    tenant_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    data_centre_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     mining_class: Annotated[AssessmentClass | None, Query(alias="class")] = None,
     min_score: Annotated[float, Query(ge=0.0, le=1.0)] = 0.0,
     per: Literal["site", "tenant"] = "site",
@@ -225,7 +225,7 @@ def _tenant_visible(session: Session, tenant_id: int, region: str) -> bool:
     tags=["assessments"],
 )
 def get_tenant_assessment(
-    tenant_id: int, request: Request, principal: PrincipalDep, session: SessionDep
+    tenant_id: IdPath, request: Request, principal: PrincipalDep, session: SessionDep
 ) -> TenantAssessmentOut:
     """One tenant inside the caller's region: its roll-up and one assessment per data centre
     (404 when the tenant has nothing inside the region)."""
@@ -258,8 +258,8 @@ def export_evidence(
     request: Request,
     principal: PrincipalDep,
     fmt: Annotated[Literal["ocsf", "stix"], Query(alias="format")],
-    tenant_id: Annotated[int | None, Query(ge=1)] = None,
-    data_centre_id: Annotated[int | None, Query(ge=1)] = None,
+    tenant_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    data_centre_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     detector: Literal["net", "power", "host"] | None = None,
 ) -> StreamingResponse:
     """The evidence inside the caller's region as OCSF Detection Findings or a STIX 2.1 bundle,

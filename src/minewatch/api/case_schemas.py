@@ -15,7 +15,7 @@ Example::
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -54,6 +54,8 @@ ExitStep = Literal["stop-mining", "remove-equipment", "cut-supply"]
 MilestoneKind = Literal["shutdown", "stop-mining", "remove-equipment", "cut-supply"]
 
 _REGION = r"^\d{6}$"
+_EvidenceId = Annotated[int, Field(ge=1, le=2**31 - 1)]
+"""An evidence row id: larger numbers cannot name a row (and would not bind to the column)."""
 _CREDIT = r"^[0-9A-HJ-NP-RTUWXYa-hj-np-rtuwxy]{18}$"
 _Reason = Field(default="", max_length=2000)
 
@@ -96,7 +98,7 @@ class CaseIn(_LedgerFields):
     region_code: str = Field(pattern=_REGION)
     source: Source
     reason: str = _Reason
-    evidence_ids: list[int] = Field(default_factory=list, max_length=10_000)
+    evidence_ids: list[_EvidenceId] = Field(default_factory=list, max_length=10_000)
     ip_addresses: list[str] = Field(default_factory=list, max_length=10_000)
 
 
@@ -120,7 +122,7 @@ class CasePatch(BaseModel):
     annual_kwh: float | None = Field(default=None, ge=0, le=1e13, allow_inf_nan=False)
     planned_production_date: dt.date | None = None
     project_type: ProjectType | None = None
-    link_evidence_ids: list[int] = Field(default_factory=list, max_length=10_000)
+    link_evidence_ids: list[_EvidenceId] = Field(default_factory=list, max_length=10_000)
     """Evidence to add to the case (what is linked already stays)."""
     reason: str = _Reason
 

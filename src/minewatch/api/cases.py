@@ -41,7 +41,15 @@ from minewatch.api.case_schemas import (
     TransitionIn,
     TransitionOut,
 )
-from minewatch.api.deps import MAX_LIMIT, PrincipalDep, SessionDep, page_links, require_write
+from minewatch.api.deps import (
+    MAX_ID,
+    MAX_LIMIT,
+    IdPath,
+    PrincipalDep,
+    SessionDep,
+    page_links,
+    require_write,
+)
 from minewatch.api.schemas import Page
 from minewatch.errors import InputError
 from minewatch.ledger import cases as workflow
@@ -196,7 +204,7 @@ def list_cases(
     principal: PrincipalDep,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     state: Annotated[str | None, Query(max_length=20)] = None,
     source: Annotated[str | None, Query(max_length=20)] = None,
     region: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
@@ -259,7 +267,7 @@ def create_case(
 
 
 @router.get("/cases/{pk}/", response_model=CaseOut)
-def get_case(pk: int, request: Request, principal: PrincipalDep, session: SessionDep) -> CaseOut:
+def get_case(pk: IdPath, request: Request, principal: PrincipalDep, session: SessionDep) -> CaseOut:
     """One case with its plan and history (404 also when outside the caller's region)."""
     with _ledger_call(session):
         case = workflow.get_case(session, principal.region_code, pk)
@@ -268,7 +276,7 @@ def get_case(pk: int, request: Request, principal: PrincipalDep, session: Sessio
 
 @router.patch("/cases/{pk}/", response_model=CaseOut)
 def update_case(
-    pk: int, body: CasePatch, request: Request, principal: PrincipalDep, session: SessionDep
+    pk: IdPath, body: CasePatch, request: Request, principal: PrincipalDep, session: SessionDep
 ) -> CaseOut:
     """Change ledger fields (analysts, inspectors, admins); ``null`` clears a field."""
     require_write(principal, workflow.ACTIONS["update"])
@@ -289,7 +297,9 @@ def update_case(
 
 
 @router.get("/cases/{pk}/transitions/", response_model=list[TransitionOut])
-def list_transitions(pk: int, principal: PrincipalDep, session: SessionDep) -> list[TransitionOut]:
+def list_transitions(
+    pk: IdPath, principal: PrincipalDep, session: SessionDep
+) -> list[TransitionOut]:
     """The case's changes of state, oldest first."""
     with _ledger_call(session):
         case = workflow.get_case(session, principal.region_code, pk)
@@ -307,7 +317,7 @@ def list_transitions(pk: int, principal: PrincipalDep, session: SessionDep) -> l
 
 @router.post("/cases/{pk}/transitions/", response_model=CaseOut)
 def post_transition(
-    pk: int, body: TransitionIn, request: Request, principal: PrincipalDep, session: SessionDep
+    pk: IdPath, body: TransitionIn, request: Request, principal: PrincipalDep, session: SessionDep
 ) -> CaseOut:
     """Move the case to ``to`` (409 when its state does not allow that move)."""
     roles = workflow.roles_into(body.to)
@@ -335,7 +345,7 @@ def post_transition(
 
 @router.get("/cases/{pk}/inspections/", response_model=list[InspectionOut])
 def list_inspections(
-    pk: int, request: Request, principal: PrincipalDep, session: SessionDep
+    pk: IdPath, request: Request, principal: PrincipalDep, session: SessionDep
 ) -> list[InspectionOut]:
     """The case's inspections, oldest first."""
     with _ledger_call(session):
@@ -353,7 +363,7 @@ def list_inspections(
     "/cases/{pk}/inspections/", response_model=InspectionOut, status_code=status.HTTP_201_CREATED
 )
 def create_inspection(
-    pk: int, body: InspectionIn, request: Request, principal: PrincipalDep, session: SessionDep
+    pk: IdPath, body: InspectionIn, request: Request, principal: PrincipalDep, session: SessionDep
 ) -> InspectionOut:
     """Schedule a further inspection of a case in inspection (analysts and admins)."""
     require_write(principal, workflow.ACTIONS["schedule-inspection"])
@@ -373,8 +383,8 @@ def create_inspection(
 
 @router.patch("/cases/{pk}/inspections/{item}/", response_model=InspectionOut)
 def update_inspection(
-    pk: int,
-    item: int,
+    pk: IdPath,
+    item: IdPath,
     body: InspectionPatch,
     request: Request,
     principal: PrincipalDep,
@@ -402,7 +412,7 @@ def update_inspection(
 
 @router.get("/cases/{pk}/milestones/", response_model=list[MilestoneOut])
 def list_milestones(
-    pk: int, request: Request, principal: PrincipalDep, session: SessionDep
+    pk: IdPath, request: Request, principal: PrincipalDep, session: SessionDep
 ) -> list[MilestoneOut]:
     """The rectification steps of the case (empty before rectification)."""
     with _ledger_call(session):
@@ -412,8 +422,8 @@ def list_milestones(
 
 @router.patch("/cases/{pk}/milestones/{item}/", response_model=MilestoneOut)
 def update_milestone(
-    pk: int,
-    item: int,
+    pk: IdPath,
+    item: IdPath,
     body: MilestonePatch,
     request: Request,
     principal: PrincipalDep,
@@ -444,7 +454,7 @@ def list_alerts(
     principal: PrincipalDep,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     on: dt.date | None = None,
     region: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
 ) -> Page[AlertOut]:

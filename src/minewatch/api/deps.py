@@ -12,14 +12,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Path, Request, status
 from sqlalchemy.orm import Session, sessionmaker
 
 from minewatch.ledger.tokens import Principal, authenticate
 
 __all__ = [
+    "MAX_ID",
     "MAX_LIMIT",
     "WRITE_ROLES",
+    "IdPath",
     "PrincipalDep",
     "SessionDep",
     "page_links",
@@ -31,6 +33,13 @@ WRITE_ROLES = frozenset({"analyst", "inspector", "admin"})
 
 MAX_LIMIT = 1000
 """Largest page a client may ask for."""
+
+MAX_ID = 2**31 - 1
+"""Largest id or offset a request may carry: what a 32-bit INTEGER column holds. A larger
+number cannot name a row, and the database driver would refuse to bind it (a 500, not a 404)."""
+
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+"""A row id in a path (``/cases/{pk}/``): 422 outside 1 ... :data:`MAX_ID`."""
 
 
 def _get_session(request: Request) -> Iterator[Session]:

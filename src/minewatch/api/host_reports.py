@@ -10,7 +10,15 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from minewatch.api.deps import MAX_LIMIT, PrincipalDep, SessionDep, page_links, require_write
+from minewatch.api.deps import (
+    MAX_ID,
+    MAX_LIMIT,
+    IdPath,
+    PrincipalDep,
+    SessionDep,
+    page_links,
+    require_write,
+)
 from minewatch.api.schemas import (
     HostFindingOut,
     HostReportAck,
@@ -149,7 +157,7 @@ def list_host_reports(
     principal: PrincipalDep,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     hostname: str | None = None,
     verdict: str | None = None,
     brief: bool = False,
@@ -196,7 +204,7 @@ def list_host_reports(
 
 @router.get("/host-reports/{pk}/", response_model=HostReportOut, tags=["evidence"])
 def get_host_report(
-    pk: int, request: Request, principal: PrincipalDep, session: SessionDep
+    pk: IdPath, request: Request, principal: PrincipalDep, session: SessionDep
 ) -> HostReportOut:
     """One report with its findings (404 also when it lies outside the caller's region)."""
     row = session.scalar(

@@ -37,9 +37,9 @@ class HostFindingIn(BaseModel):
     coin: str | None = Field(default=None, max_length=12)
     confidence: float = Field(ge=0.0, le=1.0)
     evidence: list[str] = Field(default_factory=list, max_length=200)
-    capacity_bytes: int | None = Field(default=None, ge=0)
-    count: int | None = Field(default=None, ge=0)
-    pid: int | None = Field(default=None, ge=0)
+    capacity_bytes: int | None = Field(default=None, ge=0, le=2**63 - 1)  # BIGINT column
+    count: int | None = Field(default=None, ge=0, le=2**31 - 1)  # INTEGER column
+    pid: int | None = Field(default=None, ge=0, le=2**31 - 1)
     path: str | None = Field(default=None, max_length=4096)
 
 
