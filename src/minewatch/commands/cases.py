@@ -24,10 +24,9 @@ import json
 from pathlib import Path
 
 import click
-from sqlalchemy import Engine, inspect
 from sqlalchemy.exc import SQLAlchemyError
 
-from minewatch.commands.common import database_option, fail
+from minewatch.commands.common import database_option, existing_ledger, fail
 from minewatch.errors import InputError, MinewatchError
 
 __all__ = ["case"]
@@ -40,22 +39,6 @@ _REGION_OPTION = click.option(
     metavar="CODE",
     help="Six-digit region code: only cases inside its subtree. 行政区划代码。",
 )
-
-
-def _ledger_with_cases(database_url: str | None) -> Engine:
-    """An engine on a ledger that has the case tables; reading never migrates."""
-    from minewatch.ledger.db import open_engine
-
-    engine = open_engine(database_url)
-    try:
-        present = inspect(engine).has_table("cases")
-    except SQLAlchemyError as exc:
-        raise InputError(f"cannot read database {engine.url.render_as_string()}: {exc}") from exc
-    if not present:
-        raise InputError(
-            f"{engine.url.render_as_string()} has no case tables: run 'minewatch db upgrade'"
-        )
-    return engine
 
 
 def _date(value: str | None, name: str) -> dt.date | None:
@@ -89,7 +72,7 @@ def case_list(
     from minewatch.ledger.db import session_factory
 
     try:
-        engine = _ledger_with_cases(database_url)
+        engine = existing_ledger(database_url, "cases")
         with session_factory(engine)() as session:
             count, rows = list_cases(session, region_code, state=state, limit=limit)
     except (MinewatchError, SQLAlchemyError) as exc:
@@ -111,7 +94,7 @@ def case_show(ctx: click.Context, case_id: int, database_url: str | None, region
     from minewatch.ledger.db import session_factory
 
     try:
-        engine = _ledger_with_cases(database_url)
+        engine = existing_ledger(database_url, "cases")
         with session_factory(engine)() as session:
             row = get_case(session, region_code, case_id)
             shown = {
@@ -189,7 +172,7 @@ def case_move(
                 raise InputError(f"--plan {item!r}: write STEP=YYYY-MM-DD")
             steps[step.strip()] = value.strip()
         actor = LocalOperator(local_actor(), role="admin", region_code=region_code)
-        engine = _ledger_with_cases(database_url)
+        engine = existing_ledger(database_url, "cases")
         with session_factory(engine)() as session:
             moved = transition(
                 session,
@@ -242,7 +225,7 @@ def case_overdue(
     try:
         check_code(region_code)
         day = _date(today, "--today") or china_today()
-        engine = _ledger_with_cases(database_url)
+        engine = existing_ledger(database_url, "cases")
         with session_factory(engine)() as session:
             alerts = overdue(session, day, region_code)
     except (MinewatchError, SQLAlchemyError) as exc:
@@ -300,7 +283,7 @@ def case_tariffs(
 
     try:
         check_code(region_code)
-        engine = _ledger_with_cases(database_url)
+        engine = existing_ledger(database_url, "cases")
         with session_factory(engine)() as session:
             result = tariff_list(session, region_code, surcharge=surcharge)
         write_tariffs(result.rows, out)

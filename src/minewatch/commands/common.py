@@ -9,12 +9,13 @@ from __future__ import annotations
 from typing import NoReturn
 
 import click
+from sqlalchemy import Engine, inspect
 from sqlalchemy.exc import SQLAlchemyError
 
-from minewatch.errors import MinewatchError
+from minewatch.errors import InputError, MinewatchError
 from minewatch.i18n import message
 
-__all__ = ["database_option", "fail", "language"]
+__all__ = ["database_option", "existing_ledger", "fail", "language"]
 
 database_option = click.option(
     "--db",
@@ -42,3 +43,20 @@ def fail(ctx: click.Context, exc: MinewatchError | SQLAlchemyError) -> NoReturn:
         problem = f"database: {exc.__class__.__name__}: {detail}"
     click.echo(message("problem", language(ctx), problem=problem), err=True)
     ctx.exit(1)
+
+
+def existing_ledger(database_url: str | None, table: str) -> Engine:
+    """An engine on a ledger that already has ``table``: commands that only read never migrate,
+    so pointing one at the wrong database cannot create tables there."""
+    from minewatch.ledger.db import open_engine
+
+    engine = open_engine(database_url)
+    try:
+        present = inspect(engine).has_table(table)
+    except SQLAlchemyError as exc:
+        raise InputError(f"cannot read database {engine.url.render_as_string()}: {exc}") from exc
+    if not present:
+        raise InputError(
+            f"{engine.url.render_as_string()} has no {table} table: run 'minewatch db upgrade'"
+        )
+    return engine

@@ -12,29 +12,13 @@ Example::
 from __future__ import annotations
 
 import click
-from sqlalchemy import Engine, inspect, select
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from minewatch.commands.common import database_option, fail
-from minewatch.errors import InputError, MinewatchError
+from minewatch.commands.common import database_option, existing_ledger, fail
+from minewatch.errors import MinewatchError
 
 __all__ = ["audit", "regions"]
-
-
-def _existing_ledger(database_url: str | None, table: str) -> Engine:
-    """An engine on a ledger that already has ``table``; read-only commands never migrate."""
-    from minewatch.ledger.db import open_engine
-
-    engine = open_engine(database_url)
-    try:
-        present = inspect(engine).has_table(table)
-    except SQLAlchemyError as exc:
-        raise InputError(f"cannot read database {engine.url.render_as_string()}: {exc}") from exc
-    if not present:
-        raise InputError(
-            f"{engine.url.render_as_string()} has no {table} table: run 'minewatch db upgrade'"
-        )
-    return engine
 
 
 @click.group()
@@ -59,7 +43,7 @@ def audit_verify(ctx: click.Context, database_url: str | None, anchor: str | Non
 
     try:
         anchored = parse_anchor(anchor) if anchor is not None else None
-        engine = _existing_ledger(database_url, "audit_log")
+        engine = existing_ledger(database_url, "audit_log")
         with session_factory(engine)() as session:
             report = verify(session, anchor=anchored)
     except (MinewatchError, SQLAlchemyError) as exc:
@@ -92,7 +76,7 @@ def audit_list(
     from minewatch.ledger.models import AuditEntry
 
     try:
-        engine = _existing_ledger(database_url, "audit_log")
+        engine = existing_ledger(database_url, "audit_log")
         with session_factory(engine)() as session:
             query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
             if action is not None:
@@ -157,7 +141,7 @@ def regions_show(ctx: click.Context, code: str, database_url: str | None, childr
     from minewatch.ledger.region_data import region_path
 
     try:
-        engine = _existing_ledger(database_url, "regions")
+        engine = existing_ledger(database_url, "regions")
         with session_factory(engine)() as session:
             path = region_path(session, code.strip())
             below = (

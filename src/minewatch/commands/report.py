@@ -20,33 +20,16 @@ import unicodedata
 from pathlib import Path
 
 import click
-from sqlalchemy import Engine, inspect
 from sqlalchemy.exc import SQLAlchemyError
 
 from minewatch.atomic import atomic_write_bytes
-from minewatch.commands.common import database_option, fail, language
+from minewatch.commands.common import database_option, existing_ledger, fail, language
 from minewatch.errors import InputError, MinewatchError
 from minewatch.i18n import message
 
 __all__ = ["report"]
 
 _FORMATS = ("table", "csv", "jsonl")
-
-
-def _ledger_with_cases(database_url: str | None) -> Engine:
-    """An engine on a ledger that has the case tables; a report never migrates."""
-    from minewatch.ledger.db import open_engine
-
-    engine = open_engine(database_url)
-    try:
-        present = inspect(engine).has_table("cases")
-    except SQLAlchemyError as exc:
-        raise InputError(f"cannot read database {engine.url.render_as_string()}: {exc}") from exc
-    if not present:
-        raise InputError(
-            f"{engine.url.render_as_string()} has no case tables: run 'minewatch db upgrade'"
-        )
-    return engine
 
 
 def _width(text: str) -> int:
@@ -147,7 +130,7 @@ def report_weekly(
     try:
         check_code(region_code)
         chosen = IsoWeek.current() if week is None else IsoWeek.parse(week)
-        engine = _ledger_with_cases(database_url)
+        engine = existing_ledger(database_url, "cases")
         with session_factory(engine)() as session:
             result = weekly_report(session, region_code, chosen)
         engine.dispose()
@@ -240,7 +223,7 @@ def report_ledger(
 
     try:
         check_code(region_code)
-        engine = _ledger_with_cases(database_url)
+        engine = existing_ledger(database_url, "cases")
         with session_factory(engine)() as session:
             written = export_ledger(session, region_code, out)
         engine.dispose()
