@@ -36,6 +36,7 @@ from minewatch.ledger.cases import (
     list_cases,
     open_case,
     overdue,
+    overdue_cases,
     record_inspection,
     roles_into,
     schedule_inspection,
@@ -691,6 +692,11 @@ def test_overdue_alerts_on_fixed_dates(session: Session, ids: Seed) -> None:
         (existing.id, "stop-mining", 1),
     }
     assert on_mar_2[0].kind == "inspection"  # most overdue first
+    # The counting form agrees with the alerts, one row per case.
+    assert sorted(overdue_cases(session, dt.date(2026, 3, 2), "330000")) == sorted(
+        {(a.case_id, a.region_code) for a in on_mar_2}
+    )
+    assert overdue_cases(session, dt.date(2026, 3, 2), "510000") == []
     assert on_mar_2[1].label in ("关停", "停止挖矿")
     stop = next(m for m in existing.milestones if m.kind == "stop-mining")
     update_milestone(

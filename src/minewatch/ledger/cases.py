@@ -62,7 +62,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, and_, func, select, union
 from sqlalchemy.orm import Session, selectinload
 
 from minewatch.errors import InputError, MinewatchError
@@ -111,6 +111,7 @@ __all__ = [
     "list_cases",
     "open_case",
     "overdue",
+    "overdue_cases",
     "record_inspection",
     "roles_into",
     "schedule_inspection",
@@ -1272,50 +1273,83 @@ def overdue(session: Session, today: dt.date, scope: str) -> list[Alert]:
     with no result and scheduled before ``today``.
     """
     prefix = scope_prefix(scope)
+    # Plain columns, not ORM objects: a province can have tens of thousands of overdue items,
+    # and building a full Case per row cost ~2 s at 100k cases where these columns cost little.
+    case_columns = (Case.id, Case.region_code, Case.title, Case.enterprise)
     milestone_rows = session.execute(
-        select(Milestone, Case)
+        select(*case_columns, Milestone.kind, Milestone.id, Milestone.due_on)
         .join(Case, Milestone.case_id == Case.id)
-        .where(Case.state == "rectification")
-        .where(Case.region_code.startswith(prefix))
-        .where(Milestone.done_on.is_(None))
-        .where(Milestone.due_on < today)
+        .where(_milestone_overdue(today, prefix))
     ).all()
     inspection_rows = session.execute(
-        select(Inspection, Case)
+        select(*case_columns, Inspection.id, Inspection.scheduled_on)
         .join(Case, Inspection.case_id == Case.id)
-        .where(Case.state == "inspection")
-        .where(Case.region_code.startswith(prefix))
-        .where(Inspection.result.is_(None))
-        .where(Inspection.scheduled_on < today)
+        .where(_inspection_overdue(today, prefix))
     ).all()
     alerts = [
         Alert(
-            case_id=case.id,
-            region_code=case.region_code,
-            title=case.title,
-            enterprise=case.enterprise,
-            kind=milestone.kind,
-            item_id=milestone.id,
-            due_on=milestone.due_on,
-            days_overdue=(today - milestone.due_on).days,
+            case_id=case_id,
+            region_code=region_code,
+            title=title,
+            enterprise=enterprise,
+            kind=kind,
+            item_id=item_id,
+            due_on=due_on,
+            days_overdue=(today - due_on).days,
         )
-        for milestone, case in milestone_rows
+        for case_id, region_code, title, enterprise, kind, item_id, due_on in milestone_rows
     ]
     alerts.extend(
         Alert(
-            case_id=case.id,
-            region_code=case.region_code,
-            title=case.title,
-            enterprise=case.enterprise,
+            case_id=case_id,
+            region_code=region_code,
+            title=title,
+            enterprise=enterprise,
             kind="inspection",
-            item_id=inspection.id,
-            due_on=inspection.scheduled_on,
-            days_overdue=(today - inspection.scheduled_on).days,
+            item_id=item_id,
+            due_on=due_on,
+            days_overdue=(today - due_on).days,
         )
-        for inspection, case in inspection_rows
+        for case_id, region_code, title, enterprise, item_id, due_on in inspection_rows
     )
     alerts.sort(key=lambda a: (-a.days_overdue, a.case_id, a.item_id, a.kind))
     return alerts
+
+
+def _milestone_overdue(today: dt.date, prefix: str) -> ColumnElement[bool]:
+    return and_(
+        Case.state == "rectification",
+        Case.region_code.startswith(prefix),
+        Milestone.done_on.is_(None),
+        Milestone.due_on < today,
+    )
+
+
+def _inspection_overdue(today: dt.date, prefix: str) -> ColumnElement[bool]:
+    return and_(
+        Case.state == "inspection",
+        Case.region_code.startswith(prefix),
+        Inspection.result.is_(None),
+        Inspection.scheduled_on < today,
+    )
+
+
+def overdue_cases(session: Session, today: dt.date, scope: str) -> list[tuple[int, str]]:
+    """(case id, region code) of every case in ``scope`` with something overdue on ``today``,
+    by the same rule as :func:`overdue`, de-duplicated in the database (for counting)."""
+    prefix = scope_prefix(scope)
+    by_milestone = (
+        select(Case.id, Case.region_code)
+        .join(Milestone, Milestone.case_id == Case.id)
+        .where(_milestone_overdue(today, prefix))
+    )
+    by_inspection = (
+        select(Case.id, Case.region_code)
+        .join(Inspection, Inspection.case_id == Case.id)
+        .where(_inspection_overdue(today, prefix))
+    )
+    rows = session.execute(union(by_milestone, by_inspection)).all()
+    return [(int(case_id), str(region)) for case_id, region in rows]
 
 
 def cleared_examples(session: Session, scope: str) -> list[ClearedExample]:

@@ -52,7 +52,8 @@ from sqlalchemy.orm import Session
 
 from minewatch.errors import InputError
 from minewatch.ledger.case_models import Case
-from minewatch.ledger.cases import CHINA_TZ, china_today, overdue
+from minewatch.ledger.cases import CHINA_TZ, china_today
+from minewatch.ledger.cases import overdue_cases as overdue_cases_in
 from minewatch.ledger.models import Region
 from minewatch.ledger.regions import NATIONAL, check_code, scope_prefix
 from minewatch.power.emissions import EmissionFactor, EmissionFactors
@@ -298,8 +299,10 @@ def weekly_report(
 
     # Overdue items as the alerts list has them, as of the Monday after the week.
     overdue_cases: dict[str, set[int]] = defaultdict(set)
-    for alert in overdue(session, week.sunday + dt.timedelta(days=1), scope):
-        overdue_cases[child_region(alert.region_code, scope, regions)].add(alert.case_id)
+    for case_id, region_code in overdue_cases_in(
+        session, week.sunday + dt.timedelta(days=1), scope
+    ):
+        overdue_cases[child_region(region_code, scope, regions)].add(case_id)
 
     fell_back: set[str] = set()
     rows: dict[str, WeeklyRow] = {}
