@@ -40,6 +40,7 @@ from minewatch.ledger.cases import CHINA_TZ, MILESTONE_KINDS, MILESTONE_LABELS, 
 from minewatch.ledger.models import Region
 from minewatch.ledger.regions import check_code, scope_prefix
 from minewatch.ledger.registry_models import DataCentre, Tenant
+from minewatch.spreadsheet import csv_cell, keep_text, xlsx_value
 
 __all__ = [
     "COLUMNS",
@@ -93,7 +94,6 @@ _DATE_KEYS = frozenset(
     {"planned_production_date", "opened_on", "confirmed_on", "cleared_on", "closed_on"}
     | {key for key, _ in _MILESTONE_COLUMNS}
 )
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER_FORMATS = {"power_kw": "#,##0.0", "annual_kwh": "#,##0", "scale_units": "0"}
 
 
@@ -164,34 +164,14 @@ def ledger_rows(session: Session, scope: str) -> list[dict[str, Any]]:
     return rows
 
 
-def _csv_cell(value: object) -> object:
-    if value is None:
-        return ""
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
-        # A spreadsheet would run it as a formula (a hotline report can name an enterprise
-        # "=HYPERLINK(...)"); the apostrophe makes Excel show it as the text it is.
-        return "'" + value
-    return value
-
-
 def _csv_bytes(rows: Sequence[dict[str, Any]]) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(header(key) for key, _ in COLUMNS)
     for row in rows:
-        writer.writerow(_csv_cell(row[key]) for key, _ in COLUMNS)
+        writer.writerow(csv_cell(row[key]) for key, _ in COLUMNS)
     # The byte-order mark makes Excel read UTF-8 rather than the locale's code page (GBK).
     return buffer.getvalue().encode("utf-8-sig")
-
-
-def _xlsx_value(value: object) -> object:
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-
-    if isinstance(value, str):
-        return ILLEGAL_CHARACTERS_RE.sub("", value)  # control characters XML cannot hold
-    return value
 
 
 def _xlsx_bytes(rows: Sequence[dict[str, Any]]) -> bytes:
@@ -207,13 +187,11 @@ def _xlsx_bytes(rows: Sequence[dict[str, Any]]) -> bytes:
     formats[keys.index("credit_code")] = "@"  # text: an 18-character code, never a number
     formats[keys.index("region_code")] = "@"
     for row in rows:
-        sheet.append([_xlsx_value(row[key]) for key in keys])
+        sheet.append([xlsx_value(row[key]) for key in keys])
         line = sheet.max_row
         for index, number_format in formats.items():
             sheet.cell(row=line, column=index + 1).number_format = number_format
-        for cell in sheet[line]:
-            if isinstance(cell.value, str):
-                cell.data_type = "s"  # text stays text: openpyxl would store "=..." as a formula
+        keep_text(sheet[line])
     sheet.freeze_panes = "B2"
     out = io.BytesIO()
     book.save(out)

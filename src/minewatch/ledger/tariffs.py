@@ -52,6 +52,7 @@ from minewatch.ledger.case_models import Case
 from minewatch.ledger.cases import CHINA_TZ, PROJECT_TYPES
 from minewatch.ledger.regions import scope_prefix, within
 from minewatch.ledger.registry_models import PowerAccount
+from minewatch.spreadsheet import csv_cell, keep_text, xlsx_value
 
 __all__ = [
     "COLUMNS",
@@ -311,10 +312,7 @@ def _csv_bytes(rows: Sequence[TariffRow]) -> bytes:
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(key for key, _ in COLUMNS)
     for row in rows:
-        writer.writerow(
-            "" if value is None else value.isoformat() if isinstance(value, dt.date) else value
-            for value in row.values()
-        )
+        writer.writerow(csv_cell(value) for value in row.values())
     # The byte-order mark is what makes Excel read the file as UTF-8 rather than the locale's
     # code page (GBK on Chinese Windows), so names are not garbled.
     return buffer.getvalue().encode("utf-8-sig")
@@ -341,7 +339,8 @@ def _xlsx_bytes(rows: Sequence[TariffRow]) -> bytes:
     for row in rows:
         values = list(row.values())
         values[price_at] = float(row.surcharge.cny_per_kwh)  # a number Excel can sum
-        sheet.append(values)
+        sheet.append([xlsx_value(v) for v in values])
+        keep_text(sheet[sheet.max_row])
         for index, number_format in formats.items():
             sheet.cell(row=sheet.max_row, column=index + 1).number_format = number_format
     sheet.freeze_panes = "A2"

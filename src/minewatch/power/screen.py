@@ -22,6 +22,7 @@ from minewatch.power.classify import AccountVerdict, classify_account
 from minewatch.power.emissions import EmissionFactors
 from minewatch.power.features import compute_features
 from minewatch.power.readings import IngestSummary, load_accounts, load_readings
+from minewatch.spreadsheet import csv_cell, keep_text, xlsx_value
 
 __all__ = [
     "RESULT_COLUMNS",
@@ -162,7 +163,8 @@ def write_inspection_list(result: ScreenResult, top: int, csv_path: Path, xlsx_p
     headers = [("rank", "排序"), *[(c, _ZH.get(c, c)) for c in RESULT_COLUMNS]]
     titles = [f"{en} / {zh}" for en, zh in headers]
     table = [[i, *[a.row()[c] for c in RESULT_COLUMNS]] for i, a in enumerate(rows, 1)]
-    atomic_write_bytes(csv_path, _csv_bytes(titles, table))
+    # The list is for people: an account id or business name written like a formula stays text.
+    atomic_write_bytes(csv_path, _csv_bytes(titles, [[csv_cell(v) for v in r] for r in table]))
     from openpyxl import Workbook
 
     book = Workbook()
@@ -174,6 +176,7 @@ def write_inspection_list(result: ScreenResult, top: int, csv_path: Path, xlsx_p
         sheet.append(
             [line[0], *[_cell(c, v) for c, v in zip(RESULT_COLUMNS, line[1:], strict=True)]]
         )
+        keep_text(sheet[sheet.max_row])
     buffer = io.BytesIO()
     book.save(buffer)
     atomic_write_bytes(xlsx_path, buffer.getvalue())
@@ -184,7 +187,7 @@ def _cell(column: str, value: str) -> Any:
     if column in ("score", "mining_kw", "mining_kwh", "co2_t"):
         number = float(value)
         return number if math.isfinite(number) else None
-    return value
+    return xlsx_value(value)
 
 
 _ZH = {
