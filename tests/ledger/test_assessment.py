@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,7 @@ from minewatch.ledger.assessment import (
     assess,
     assess_tenant,
 )
-from minewatch.ledger.db import open_engine, session_factory, upgrade
+from minewatch.ledger.db import session_factory
 from minewatch.ledger.ingest import EvidenceRecord, ingest_files, parse_evidence, store_evidence
 from minewatch.ledger.registry import import_registry, sample_registry_dir
 from minewatch.ledger.registry_models import DataCentre, Evidence, Host, IpPrefix, Tenant
@@ -42,14 +41,6 @@ CLOUD = "杭州星联云计算有限公司"  # declares "cloud computing"; Yuhan
 STORAGE = "杭州千峰分布式存储有限公司"  # declares "IPFS distributed storage"; account 2261540648
 AI = "衢州数智人工智能有限公司"  # declares "AI model training"; Quzhou; account 3308020417
 NODES = "浙江恒链区块链技术有限公司"  # declares "blockchain node hosting"
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = open_engine(database_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ import click
 from minewatch.atomic import atomic_text
 from minewatch.commands.common import fail
 from minewatch.errors import InputError, MinewatchError
+from minewatch.ledger.assessment import CLASSES
 
 if TYPE_CHECKING:
     from minewatch.ledger.assessment import Assessment
@@ -30,19 +31,6 @@ if TYPE_CHECKING:
 __all__ = ["assess", "export"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
-_CLASSES = (
-    "pow-asic",
-    "pow-gpu",
-    "pow-cpu",
-    "pow-unknown",
-    "storage-chia",
-    "storage-filecoin",
-    "blockchain-node",
-    "ai-training",
-    "big-data",
-    "cloud",
-    "none",
-)
 
 
 def _selection(func: _F) -> _F:
@@ -225,7 +213,7 @@ def _table_line(row: Assessment) -> str:
     show_default=True,
     help="Leave out weaker assessments.",
 )
-@click.option("--class", "mining_class", type=click.Choice(_CLASSES), help="Only this class.")
+@click.option("--class", "mining_class", type=click.Choice(CLASSES), help="Only this class.")
 @click.option(
     "-f",
     "--format",

@@ -63,6 +63,7 @@ from minewatch.findings import Verdict
 from minewatch.ledger.attribution import Attribution, Attributor, parse_address
 from minewatch.ledger.regions import check_code
 from minewatch.ledger.registry_models import Evidence
+from minewatch.power.result_columns import RESULT_COLUMNS
 
 if TYPE_CHECKING:
     import psycopg
@@ -87,23 +88,6 @@ DETECTORS = ("net", "power", "host")
 
 _VERDICTS = frozenset(str(v) for v in Verdict)
 _POWER_VERDICTS = frozenset({"mining", "suspect", "normal"})
-_POWER_COLUMNS = (
-    "account_id",
-    "verdict",
-    "score",
-    "kind",
-    "onset",
-    "mining_kw",
-    "equivalent",
-    "explanation",
-    "mining_kwh",
-    "co2_t",
-    "region_code",
-    "declared_business",
-)
-"""The result columns of ``minewatch power screen`` (``power.screen.RESULT_COLUMNS``); the
-fingerprint covers these only, so the result file and its inspection list (which adds a rank)
-give the same evidence."""
 _INSERT_BATCH = 5000
 
 
@@ -377,7 +361,9 @@ def _power(values: dict[str, str], where: str) -> EvidenceRecord | None:
     kind = values["kind"].strip()
     if not kind or len(kind) > 40:
         raise ValueError("kind must be 1 to 40 characters")
-    raw = {c: values[c] for c in _POWER_COLUMNS if c in values}
+    # The fingerprint covers the result columns only, so the result file and its inspection
+    # list (which adds a rank) give the same evidence.
+    raw = {c: values[c] for c in RESULT_COLUMNS if c in values}
     return EvidenceRecord(
         detector="power",
         verdict=verdict,

@@ -22,6 +22,7 @@ from minewatch.power.classify import AccountVerdict, classify_account
 from minewatch.power.emissions import EmissionFactors
 from minewatch.power.features import compute_features
 from minewatch.power.readings import IngestSummary, load_accounts, load_readings
+from minewatch.power.result_columns import RESULT_COLUMNS
 from minewatch.spreadsheet import csv_cell, keep_text, xlsx_value
 
 __all__ = [
@@ -34,20 +35,6 @@ __all__ = [
     "write_results",
 ]
 
-RESULT_COLUMNS = (
-    "account_id",
-    "verdict",
-    "score",
-    "kind",
-    "onset",
-    "mining_kw",
-    "equivalent",
-    "explanation",
-    "mining_kwh",
-    "co2_t",
-    "region_code",
-    "declared_business",
-)
 CHINA = timezone(timedelta(hours=8))
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from minewatch.cli import cli
 from minewatch.findings import Finding, Verdict
 from minewatch.host.model import HostFinding
-from minewatch.ledger.db import open_engine, session_factory, upgrade
+from minewatch.ledger.db import session_factory
 from minewatch.ledger.exports import EvidenceSelection, iter_evidence
 from minewatch.ledger.exports.ocsf import OCSF_VERSION, stream_ocsf, write_ocsf
 from minewatch.ledger.ingest import ingest_files, parse_evidence, store_evidence
@@ -120,14 +119,6 @@ ENUMS: dict[str, frozenset[int]] = {
 CLOUD_HOST = "yh-a01-n01"
 STORAGE_HOST = "xs-r12-n03"
 NODE_HOST = "xs-r03-n01"
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = open_engine(database_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture(scope="module")
