@@ -21,6 +21,7 @@ Routes are enumerated from ``create_app(...).routes``: a new endpoint fails
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -39,7 +40,14 @@ from minewatch.ledger.cases import LocalOperator, open_case
 from minewatch.ledger.db import session_factory
 from minewatch.ledger.models import AuditEntry, HostReport, User
 from minewatch.ledger.regions import within
-from minewatch.ledger.registry_models import DataCentre, Evidence, PowerAccount, Tenant
+from minewatch.ledger.registry_models import (
+    DataCentre,
+    Evidence,
+    IpPrefix,
+    PowerAccount,
+    Tenant,
+    address_key,
+)
 from minewatch.ledger.tokens import issue_token
 from tests.ledger.test_cases import walk
 
@@ -57,7 +65,7 @@ INSPECTORS = {"330106": "inspector-330100", "510104": "inspector-510000"}
 NATIONAL_ADMIN = "admin-000000"
 TODAY = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
 
-Kind = Literal["public", "self", "list", "read", "write", "create", "own-create"]
+Kind = Literal["public", "self", "list", "read", "write", "create", "own-create", "push"]
 Target = Literal["report", "tenant", "case", "lead", "inspecting", "rectifying", "none"]
 
 
@@ -68,7 +76,8 @@ class Endpoint:
     ``kind``: ``public`` (no token, no data), ``self`` (about the caller), ``list`` (a page or
     export that must hold exactly the visible objects), ``read`` (one object: 200 or 404),
     ``write`` (a change to one object), ``create`` (a new object in a chosen region),
-    ``own-create`` (a new object always in the caller's own region). ``target`` names the
+    ``own-create`` (a new object always in the caller's own region), ``push`` (an IP list
+    naming addresses in every object region: leads only inside the caller's). ``target`` names the
     seeded object the path or body refers to; ``body`` builds the request body for it;
     ``region_param`` sends the object's region as the ``region`` query parameter.
     """
@@ -136,6 +145,14 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("GET", f"{API}/cases/{{pk}}/milestones/"): Endpoint("read", "case"),
     ("PATCH", f"{API}/cases/{{pk}}/milestones/{{item}}/"): Endpoint(
         "write", "rectifying", body=lambda _: {"note": "matrix probe", "reason": "matrix"}
+    ),
+    ("POST", f"{API}/ip-lists/"): Endpoint(
+        "push",
+        body=lambda _: {
+            "name": f"matrix-{uuid.uuid4().hex[:12]}",
+            "addresses": list(ADDRESSES.values()),
+            "reason": "matrix",
+        },
     ),
     ("GET", f"{API}/alerts/"): Endpoint("list", "case"),
     ("GET", f"{API}/reports/ledger/"): Endpoint("list", "case", {"format": "csv"}),
@@ -244,6 +261,18 @@ def _seed_region(session: Session, region: str, submitter: User) -> dict[Target,
     tenant = Tenant(name=f"matrix tenant {region}", credit_code=None, declared_business="cloud")
     session.add_all([centre, tenant])
     session.flush()
+    prefix = ipaddress.ip_network(f"{ADDRESSES[region]}/24", strict=False)
+    session.add(
+        IpPrefix(
+            prefix=str(prefix),
+            family=4,
+            start_key=address_key(prefix.network_address),
+            end_key=address_key(prefix.broadcast_address),
+            tenant_id=tenant.id,
+            data_centre_id=centre.id,
+            description="matrix prefix",
+        )
+    )
     session.add(
         PowerAccount(
             account_id=f"{region}0001",
@@ -413,6 +442,26 @@ def _check_own_create(world: World, spec: Endpoint, path: str, role: str, who: s
     assert stored["region_code"] == who.rsplit("-", 1)[1]  # stored where the caller sits
 
 
+def _check_push(world: World, spec: Endpoint, path: str, role: str, who: str, scope: str) -> None:
+    assert spec.body is not None
+    audit_before = world.audit_count()
+    response = world.call(who, "POST", path, json=spec.body({}))
+    if role in ("viewer", "read-only", "inspector"):
+        assert response.status_code == 403, (who, response.text)
+        assert world.audit_count() == audit_before
+        return
+    assert response.status_code == 201, (who, response.text)
+    body = response.json()
+    visible = {r for r in OBJECT_REGIONS if within(r, scope)}
+    assert {lead["region_code"] for lead in body["leads"]} == visible, (who, body)
+    assert sorted(body["outside_region"]) == sorted(
+        ADDRESSES[r] for r in OBJECT_REGIONS if r not in visible
+    ), (who, body)
+    for lead in body["leads"]:  # each lead readable by the caller, stored where it says
+        stored = world.call(who, "GET", lead["url"])
+        assert stored.status_code == 200 and stored.json()["region_code"] == lead["region_code"]
+
+
 def _app_routes() -> set[tuple[str, str]]:
     """Every (method, path) the app answers: the flat routes of ``app.routes`` (older FastAPI
     lists every route there; newer ones nest included routers) and every operation of the
@@ -462,6 +511,8 @@ def test_matrix(world: World, method: str, path: str) -> None:
                 _check_read(world, spec, method, path, who, scope)
             elif spec.kind in ("write", "create"):
                 _check_write(world, spec, method, path, role, who, scope)
+            elif spec.kind == "push":
+                _check_push(world, spec, path, role, who, scope)
             else:
                 _check_own_create(world, spec, path, role, who)
     assert cells == len(ROLES) * len(CALLER_REGIONS)

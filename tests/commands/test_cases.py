@@ -181,3 +181,31 @@ def test_a_ledger_without_case_tables_is_one_clear_line(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "run 'minewatch db upgrade'" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_push_ip_list_opens_leads_once_and_refuses_a_bad_file(
+    database_url: str, tmp_path: Path
+) -> None:
+    from minewatch.ledger.registry import import_registry, sample_registry_dir
+
+    engine = open_engine(database_url)
+    upgrade(engine)
+    with session_factory(engine)() as session:
+        import_registry(session, [sample_registry_dir()])
+        session.commit()
+    engine.dispose()
+    good = tmp_path / "w48.csv"
+    good.write_text("ip\n10.11.16.25\n10.12.32.9\n192.0.2.1\n", encoding="utf-8")
+    first = _run("push-ip-list", str(good), "--name", "W48", "--db", database_url)
+    assert first.exit_code == 0, first.output
+    assert first.output.count("\tnew\t") == 3
+    again = _run("push-ip-list", str(good), "--name", "W48", "--db", database_url)
+    assert again.exit_code == 0 and again.output.count("\texists\t") == 3
+    bad = tmp_path / "bad.csv"
+    bad.write_text("ip\n10.11.16.25\nnot-an-ip\n", encoding="utf-8")
+    refused = _run("push-ip-list", str(bad), "--name", "BAD", "--db", database_url)
+    assert refused.exit_code == 1
+    assert "bad.csv:3" in refused.output and "Traceback" not in refused.output
+    listed = _run("list", "--db", database_url)
+    assert listed.output.count("IP list W48") == 3
+    assert "IP list BAD" not in listed.output  # the refused list wrote nothing

@@ -37,6 +37,7 @@ from minewatch.ledger.cases import (
     open_case,
     overdue,
     overdue_cases,
+    overdue_count,
     record_inspection,
     roles_into,
     schedule_inspection,
@@ -715,6 +716,14 @@ def test_overdue_alerts_on_fixed_dates(session: Session, ids: Seed) -> None:
         (existing.id, "remove-equipment", 31),
         (existing.id, "cut-supply", 1),
     }
+    # Pages come from the database in the same order as the whole list, and the count agrees.
+    assert [a.days_overdue for a in on_may_2] == [89, 62, 31, 1]
+    assert overdue_count(session, dt.date(2026, 5, 2), "330000") == 4
+    pages = [overdue(session, dt.date(2026, 5, 2), "330000", limit=3, offset=o) for o in (0, 3)]
+    assert pages[0] + pages[1] == on_may_2
+    assert len(pages[0]) == 3
+    assert overdue(session, dt.date(2026, 5, 2), "330000", limit=3, offset=4) == []
+    assert overdue_count(session, dt.date(2026, 5, 2), "510000") == 0
     assert overdue(session, dt.date(2026, 5, 2), "510000") == []
     assert overdue(session, dt.date(2026, 5, 2), "330200") == []
     assert {a.case_id for a in overdue(session, dt.date(2026, 5, 2), "000000")} == {

@@ -18,7 +18,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 from minewatch import __version__
-from minewatch.api import assessments, cases, host_reports, reports
+from minewatch.api import assessments, cases, host_reports, ip_lists, reports
 from minewatch.api.deps import PrincipalDep, SessionDep
 from minewatch.api.schemas import StatusOut
 from minewatch.ledger.db import open_engine, session_factory, upgrade
@@ -72,6 +72,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     host_reports.router,
     assessments.router,
     cases.router,
+    ip_lists.router,
     reports.router,
 )
 """Every resource module's router; a new resource is one module plus one entry here."""

@@ -470,10 +470,16 @@ def list_alerts(
             scope = region
         elif not within(principal.region_code, region):
             scope = ""  # disjoint subtrees: nothing of the caller's lies there
-    alerts = workflow.overdue(session, on or workflow.china_today(), scope) if scope else []
-    following, preceding = page_links(request, len(alerts), limit, offset)
+    day = on or workflow.china_today()
+    count = workflow.overdue_count(session, day, scope) if scope else 0
+    alerts = (
+        workflow.overdue(session, day, scope, limit=limit, offset=offset)
+        if scope and offset < count
+        else []
+    )
+    following, preceding = page_links(request, count, limit, offset)
     return Page[AlertOut](
-        count=len(alerts),
+        count=count,
         next=following,
         previous=preceding,
         results=[
@@ -481,6 +487,6 @@ def list_alerts(
                 **a.to_dict(),
                 case_url=str(request.url_for("get_case", pk=a.case_id)),
             )
-            for a in alerts[offset : offset + limit]
+            for a in alerts
         ],
     )

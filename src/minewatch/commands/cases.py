@@ -15,6 +15,8 @@ Example::
     minewatch case overdue --region 330000              # exit 0; one line per overdue item
     minewatch case tariffs --region 510000 --out tariffs-sc.csv
     minewatch case tariffs --region 330000 --surcharge 1.00 --out tariffs-zj.xlsx
+    minewatch case push-ip-list ndrc-w48.csv --name NDRC-2026-W48   # national list, pushed down
+    minewatch case labels --region 330000 --out labels.csv   # inspections teach the flow model
 """
 
 from __future__ import annotations
@@ -295,3 +297,110 @@ def case_tariffs(
         click.echo(f"case {case_id} not billed: {why}", err=True)
     cases = len({case_id for row in result.rows for case_id in row.case_ids})
     click.echo(f"{len(result.rows)} account(s) from {cases} case(s) written to {out}", err=True)
+
+
+@case.command("push-ip-list")
+@click.argument("list_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--name", "list_name", required=True, help="The list's name, e.g. NDRC-2026-W48.")
+@database_option
+@_REGION_OPTION
+@click.option("--reason", default="", help="Why (goes to the audit log; default: the name).")
+@click.pass_context
+def case_push_ip_list(
+    ctx: click.Context,
+    list_file: Path,
+    list_name: str,
+    database_url: str | None,
+    region_code: str,
+    reason: str,
+) -> None:
+    """Push an IP list down: one ip-list lead per tenant/data centre in its own region.
+
+    下发IP清单：按登记的地址段归属到租户、数据中心和所在区县，每个租户立一条线索。
+
+    LIST_FILE is a CSV with an ``ip`` column or one address per line. Addresses the registry
+    cannot place stay in one lead at --region; addresses outside --region are refused and
+    listed. All or nothing; importing the same list again adds nothing.
+    """
+    from minewatch.ledger.audit import local_actor
+    from minewatch.ledger.cases import LocalOperator
+    from minewatch.ledger.db import session_factory
+    from minewatch.ledger.ip_lists import push_down_ip_list, read_ip_list
+    from minewatch.ledger.regions import check_code
+
+    try:
+        check_code(region_code)
+        try:
+            with list_file.open(encoding="utf-8-sig") as stream:
+                addresses = read_ip_list(stream, str(list_file))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"{list_file}: cannot read: {exc}") from exc
+        actor = LocalOperator(local_actor(), role="admin", region_code=region_code)
+        engine = existing_ledger(database_url, "cases")
+        with session_factory(engine)() as session:
+            result = push_down_ip_list(session, actor, list_name, addresses, reason=reason)
+            session.commit()
+    except (MinewatchError, SQLAlchemyError) as exc:
+        fail(ctx, exc)
+    for lead in result.leads:
+        state = "new" if lead.created else "exists"
+        click.echo(f"{lead.case_id}\t{lead.region_code}\t{lead.addresses}\t{state}\t{lead.title}")
+    for address in result.outside_region:
+        click.echo(f"refused (outside {region_code}): {address}", err=True)
+    click.echo(
+        f"{result.created} new lead(s), {len(result.leads) - result.created} already open; "
+        f"{result.unplaced} address(es) not in the registry, "
+        f"{len(result.outside_region)} outside {region_code}, {result.duplicates} repeated",
+        err=True,
+    )
+
+
+@case.command("labels")
+@database_option
+@_REGION_OPTION
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="CSV file to write, for `minewatch train --labels`.",
+)
+@click.pass_context
+def case_labels_command(
+    ctx: click.Context, database_url: str | None, region_code: str, out: Path
+) -> None:
+    """Write flow labels from decided cases: confirmed → mining, cleared → benign.
+
+    从已办结案件导出流量标签（核实为挖矿 → mining，排除 → benign），用于重新训练模型。
+
+    Retrain the flow-behaviour model on them so a false alarm an inspection cleared is not
+    raised again: minewatch train --flows CAPTURES... --labels labels.csv --out model.json
+    """
+    import csv
+
+    from minewatch.atomic import atomic_text
+    from minewatch.ledger.db import session_factory
+    from minewatch.ledger.regions import check_code
+    from minewatch.ledger.training_labels import LABEL_COLUMNS, case_labels
+    from minewatch.spreadsheet import csv_cell
+
+    try:
+        check_code(region_code)
+        engine = existing_ledger(database_url, "cases")
+        with session_factory(engine)() as session:
+            result = case_labels(session, region_code)
+        try:
+            with atomic_text(out) as stream:
+                writer = csv.writer(stream)
+                writer.writerow(LABEL_COLUMNS)
+                writer.writerows([csv_cell(v) for v in label.row()] for label in result.labels)
+        except OSError as exc:
+            raise InputError(f"{out}: cannot write: {exc.strerror}") from exc
+    except (MinewatchError, SQLAlchemyError) as exc:
+        fail(ctx, exc)
+    mining = sum(1 for label in result.labels if label.label == "mining")
+    click.echo(
+        f"{len(result.labels)} label(s) ({mining} mining, {len(result.labels) - mining} benign) "
+        f"to {out}; {result.contradictory} contradictory left out, "
+        f"{result.without_network_evidence} decided case(s) without network evidence",
+        err=True,
+    )

@@ -62,7 +62,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, func, select, union
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    Subquery,
+    and_,
+    func,
+    literal,
+    select,
+    union,
+    union_all,
+)
 from sqlalchemy.orm import Session, selectinload
 
 from minewatch.errors import InputError, MinewatchError
@@ -112,6 +123,7 @@ __all__ = [
     "open_case",
     "overdue",
     "overdue_cases",
+    "overdue_count",
     "record_inspection",
     "roles_into",
     "schedule_inspection",
@@ -1265,28 +1277,59 @@ def update_milestone(
     return milestone
 
 
-def overdue(session: Session, today: dt.date, scope: str) -> list[Alert]:
-    """Everything overdue on ``today`` in ``scope``'s subtree, most overdue first.
+def _overdue_items(today: dt.date, prefix: str) -> Subquery:
+    """Every overdue item in ``prefix``'s subtree as one row set (milestones and inspections),
+    so counting, ordering and paging all happen in the database."""
+    case_columns = (Case.id.label("case_id"), Case.region_code, Case.title, Case.enterprise)
+    milestones = (
+        select(
+            *case_columns,
+            Milestone.kind.label("kind"),
+            Milestone.id.label("item_id"),
+            Milestone.due_on.label("due_on"),
+        )
+        .join(Case, Milestone.case_id == Case.id)
+        .where(_milestone_overdue(today, prefix))
+    )
+    inspections = (
+        select(
+            *case_columns,
+            literal("inspection", String).label("kind"),
+            Inspection.id.label("item_id"),
+            Inspection.scheduled_on.label("due_on"),
+        )
+        .join(Case, Inspection.case_id == Case.id)
+        .where(_inspection_overdue(today, prefix))
+    )
+    return union_all(milestones, inspections).subquery("overdue_items")
+
+
+def overdue(
+    session: Session,
+    today: dt.date,
+    scope: str,
+    *,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[Alert]:
+    """Everything overdue on ``today`` in ``scope``'s subtree, most overdue first; one page of
+    it when ``limit`` is given (the total is :func:`overdue_count`).
 
     Overdue means: a milestone of a case in rectification not done and due before ``today``
     (a shutdown deadline is such a milestone), or an inspection of a case still in inspection
     with no result and scheduled before ``today``.
     """
-    prefix = scope_prefix(scope)
-    # Plain columns, not ORM objects: a province can have tens of thousands of overdue items,
-    # and building a full Case per row cost ~2 s at 100k cases where these columns cost little.
-    case_columns = (Case.id, Case.region_code, Case.title, Case.enterprise)
-    milestone_rows = session.execute(
-        select(*case_columns, Milestone.kind, Milestone.id, Milestone.due_on)
-        .join(Case, Milestone.case_id == Case.id)
-        .where(_milestone_overdue(today, prefix))
-    ).all()
-    inspection_rows = session.execute(
-        select(*case_columns, Inspection.id, Inspection.scheduled_on)
-        .join(Case, Inspection.case_id == Case.id)
-        .where(_inspection_overdue(today, prefix))
-    ).all()
-    alerts = [
+    # Ordered and paged in SQL, as plain columns: a province can have tens of thousands of
+    # overdue items, and a page of 50 should not cost building and sorting all of them.
+    items = _overdue_items(today, scope_prefix(scope))
+    query = (
+        select(items)
+        .order_by(items.c.due_on, items.c.case_id, items.c.item_id, items.c.kind)
+        .offset(offset)
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    return [
         Alert(
             case_id=case_id,
             region_code=region_code,
@@ -1297,23 +1340,14 @@ def overdue(session: Session, today: dt.date, scope: str) -> list[Alert]:
             due_on=due_on,
             days_overdue=(today - due_on).days,
         )
-        for case_id, region_code, title, enterprise, kind, item_id, due_on in milestone_rows
+        for case_id, region_code, title, enterprise, kind, item_id, due_on in session.execute(query)
     ]
-    alerts.extend(
-        Alert(
-            case_id=case_id,
-            region_code=region_code,
-            title=title,
-            enterprise=enterprise,
-            kind="inspection",
-            item_id=item_id,
-            due_on=due_on,
-            days_overdue=(today - due_on).days,
-        )
-        for case_id, region_code, title, enterprise, item_id, due_on in inspection_rows
-    )
-    alerts.sort(key=lambda a: (-a.days_overdue, a.case_id, a.item_id, a.kind))
-    return alerts
+
+
+def overdue_count(session: Session, today: dt.date, scope: str) -> int:
+    """How many items :func:`overdue` would list, counted in the database."""
+    items = _overdue_items(today, scope_prefix(scope))
+    return int(session.scalar(select(func.count()).select_from(items)) or 0)
 
 
 def _milestone_overdue(today: dt.date, prefix: str) -> ColumnElement[bool]:
