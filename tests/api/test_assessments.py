@@ -49,6 +49,14 @@ def regions_of_evidence(api: ApiFixture) -> dict[str, str | None]:
         }
 
 
+def normal_power_fingerprints(api: ApiFixture) -> set[str]:
+    sessions = session_factory(api.client.app.state.engine)  # type: ignore[attr-defined]
+    with sessions() as session:
+        return set(
+            session.scalars(select(Evidence.fingerprint).where(Evidence.verdict == "normal"))
+        )
+
+
 def get(api: ApiFixture, who: str, path: str, **params: Any) -> Any:
     response = api.client.get(path, params=params, headers=api.headers(who))
     assert response.status_code == 200, response.text
@@ -154,11 +162,13 @@ def test_ocsf_export_streams_the_callers_evidence(filled: ApiFixture) -> None:
     assert "minewatch-evidence-ocsf.json" in response.headers["content-disposition"]
     findings = response.json()
     expected = {f for f, r in regions.items() if r is not None and r.startswith("3301")}
-    assert {f["finding_info"]["uid"] for f in findings} == expected
+    normal = normal_power_fingerprints(filled)
+    assert normal & expected  # a registered meter's "normal" is stored ...
+    assert {f["finding_info"]["uid"] for f in findings} == expected - normal  # ... not exported
     for finding in findings:
         validate(finding)
     national = get(filled, "national", "/api/v1/evidence/export/", format="ocsf")
-    assert len(national) == len(regions)  # unattributed evidence too, at national scope
+    assert len(national) == len(set(regions) - normal)  # unattributed evidence too, nationally
     power = get(filled, "sichuan", "/api/v1/evidence/export/", format="ocsf", detector="power")
     assert power and all(f["resources"][0]["data"]["region_code"].startswith("51") for f in power)
 

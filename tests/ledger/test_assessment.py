@@ -9,7 +9,9 @@ factors), never copied from a run.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import ipaddress
 import json
 from pathlib import Path
@@ -34,6 +36,7 @@ from minewatch.ledger.db import session_factory
 from minewatch.ledger.ingest import EvidenceRecord, ingest_files, parse_evidence, store_evidence
 from minewatch.ledger.registry import import_registry, sample_registry_dir
 from minewatch.ledger.registry_models import DataCentre, Evidence, Host, IpPrefix, Tenant
+from minewatch.power.result_columns import RESULT_COLUMNS
 from minewatch.power.screen import screen, write_results
 from minewatch.sample import power_sample
 
@@ -110,31 +113,29 @@ def put(session: Session, records: list[dict[str, Any]], hostname: str | None = 
 
 
 def put_power(session: Session, account: str, verdict: str, kind: str, score: float) -> None:
-    """A power screening row as ingest would store it (``normal`` rows included, which the file
-    ingest skips today: the assessment reads them when they are there)."""
-    raw = {
+    """A power screening result row, read by the real ingest parser from CSV text as
+    ``minewatch power screen --out`` writes it (a registered account's ``normal`` is kept)."""
+    values = {
         "account_id": account,
         "verdict": verdict,
         "score": f"{score:.3f}",
         "kind": kind,
         "onset": "",
         "mining_kw": "0.0" if verdict == "normal" else "300.0",
+        "equivalent": "",
         "explanation": "round-the-clock flat load" if verdict != "normal" else "no pattern",
+        "mining_kwh": "0",
+        "co2_t": "0",
+        "region_code": "",
+        "declared_business": "",
     }
-    record = EvidenceRecord(
-        detector="power",
-        verdict=verdict,
-        kind=kind,
-        coin=None,
-        confidence=score,
-        entity=account,
-        subject=account,
-        first_seen=None,
-        last_seen=None,
-        raw=raw,
-        source="test power screen",
-    )
-    store_evidence(session, [record])
+    stream = io.StringIO()
+    writer = csv.DictWriter(stream, fieldnames=RESULT_COLUMNS)
+    writer.writeheader()
+    writer.writerow(values)
+    parsed = parse_evidence(stream.getvalue(), "power-results.csv")
+    summary = store_evidence(session, parsed.records)
+    assert summary.added == 1, summary.line()
     session.commit()
 
 

@@ -160,10 +160,22 @@ def test_power_results_from_the_real_screen(
     with sample_sessions() as session:
         summary = ingest_files(session, [results])
         session.commit()
-    assert summary.added == len(listed) > 0
-    assert summary.skipped == len(rows) - len(listed) > 0
     with sample_sessions() as session:
         accounts = {a.account_id: a for a in session.scalars(select(PowerAccount))}
+    # A "normal" verdict is kept only for a registered account: the meter's word against
+    # mining, which the assessment weighs; other normal rows are skipped.
+    registered_normal = [
+        r for r in rows if r["verdict"] == "normal" and r["account_id"] in accounts
+    ]
+    assert registered_normal
+    assert summary.added == len(listed) + len(registered_normal)
+    assert summary.skipped == len(rows) - len(listed) - len(registered_normal) > 0
+    with sample_sessions() as session:
+        for row in registered_normal:
+            stored = session.scalars(
+                select(Evidence).where(Evidence.subject == row["account_id"])
+            ).one()
+            assert stored.verdict == "normal" and stored.tenant_id is not None
         for row in listed:
             stored = session.scalars(
                 select(Evidence).where(Evidence.subject == row["account_id"])
@@ -180,7 +192,9 @@ def test_power_results_from_the_real_screen(
                 assert stored.tenant_id == account.tenant_id
                 centre = session.get_one(DataCentre, account.data_centre_id)
                 assert stored.region_code == centre.region_code
-        assert summary.attributed == sum(1 for r in listed if r["account_id"] in accounts)
+        assert summary.attributed == len(registered_normal) + sum(
+            1 for r in listed if r["account_id"] in accounts
+        )
     with sample_sessions() as session:
         from_list = ingest_files(session, [inspection_list])
         session.commit()

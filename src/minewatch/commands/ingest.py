@@ -221,8 +221,8 @@ def ingest(
 
     \b
     FILES: network findings (minewatch scan -f jsonl/json), power screening results
-    (minewatch power screen --out, CSV; normal verdicts are skipped), host-agent findings
-    (minewatch agent scan -f jsonl, with --hostname; or the agent's report files).
+    (minewatch power screen --out, CSV; "normal" kept only for registered accounts), host-agent
+    findings (minewatch agent scan -f jsonl, with --hostname; or the agent's report files).
     Attribution: client IP -> most specific IP prefix; power account id -> power account;
     hostname -> host; each then -> tenant, data centre -> region. Evidence the registry cannot
     place is kept and listed by --unattributed. The same finding is stored once however often

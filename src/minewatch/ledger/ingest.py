@@ -4,8 +4,10 @@ Three detectors feed the ledger, each in the format it already writes:
 
 * network findings, JSON lines (``minewatch scan -f jsonl``) or a JSON array (``-f json``);
 * power screening results, CSV (``minewatch power screen --out``; its ``-inspect.csv`` list
-  with bilingual headers is read too). Rows whose verdict is ``normal`` are not evidence: they
-  are counted as skipped;
+  with bilingual headers is read too). A ``normal`` verdict is kept only for a registered
+  power account — it is the meter's word *against* mining, which the assessment weighs when
+  another detector accuses the same tenant — and counted as skipped otherwise (a province's
+  meters are millions; unregistered normal accounts would only fill the table);
 * host-agent findings, JSON lines (``minewatch agent scan -f jsonl``) or the agent's report
   files (one JSON object with ``hostname``, ``scanned_at`` and ``findings``). Plain findings do
   not name their host, so give it (``hostname=``); a finding without one is refused, since two
@@ -135,15 +137,12 @@ class EvidenceRecord:
 
 @dataclass(slots=True)
 class ParsedEvidence:
-    """The records read from one or more inputs, and how many rows were skipped (normal power
-    verdicts)."""
+    """The records read from one or more inputs."""
 
     records: list[EvidenceRecord] = field(default_factory=list)
-    skipped: int = 0
 
     def extend(self, other: ParsedEvidence) -> None:
         self.records.extend(other.records)
-        self.skipped += other.skipped
 
 
 @dataclass(slots=True)
@@ -162,7 +161,7 @@ class IngestSummary:
         return (
             f"evidence: {self.added} added ({self.attributed} attributed, {self.unattributed} "
             f"unattributed), {self.duplicates} duplicate(s) already stored, {self.skipped} "
-            "skipped (normal power verdicts)"
+            "skipped (normal power verdicts of unregistered accounts)"
         )
 
 
@@ -339,12 +338,10 @@ def _power_rows(text: str, name: str) -> Iterator[tuple[str, dict[str, str]]]:
         raise EvidenceError(f"{name}:{reader.line_num}", f"malformed CSV: {exc}") from exc
 
 
-def _power(values: dict[str, str], where: str) -> EvidenceRecord | None:
+def _power(values: dict[str, str], where: str) -> EvidenceRecord:
     verdict = values["verdict"].strip()
     if verdict not in _POWER_VERDICTS:
         raise ValueError(f"verdict {verdict!r} is not one of mining, suspect, normal")
-    if verdict == "normal":
-        return None
     account = values["account_id"].strip()
     if not account or len(account) > 40:
         raise ValueError("account_id must be 1 to 40 characters")
@@ -400,13 +397,9 @@ def parse_evidence(
             raise EvidenceError(name, f"a {kind} file is JSON lines, but this is not JSON")
         for where, values in _power_rows(text, name):
             try:
-                record = _power(values, where)
+                parsed.records.append(_power(values, where))
             except ValueError as exc:
                 raise EvidenceError(where, str(exc)) from None
-            if record is None:
-                parsed.skipped += 1
-            else:
-                parsed.records.append(record)
         return parsed
     if kind == "power":
         raise EvidenceError(name, "power results are CSV (minewatch power screen --out), not JSON")
@@ -541,6 +534,9 @@ def store_evidence(
         found = answers.get((r.detector, r.subject))
         if found is None:
             found = answers[r.detector, r.subject] = attributor.subject(r.detector, r.subject)
+        if r.detector == "power" and r.verdict == "normal" and not found.attributed:
+            summary.skipped += 1  # the meter's "not mining" matters only for a known tenant
+            continue
         placed[r.fingerprint] = found.attributed
         rows.append(
             {
@@ -565,7 +561,7 @@ def store_evidence(
         )
     inserted = _insert_rows(session, rows)
     summary.added = len(inserted)
-    summary.duplicates = len(records) - summary.added
+    summary.duplicates = len(records) - summary.added - summary.skipped
     summary.attributed = sum(1 for fp in inserted if placed[fp])
     summary.unattributed = summary.added - summary.attributed
     return summary
@@ -582,9 +578,7 @@ def ingest_files(
     parsed = ParsedEvidence()
     for path in paths:
         parsed.extend(read_evidence(path, kind=kind, hostname=hostname))
-    summary = store_evidence(session, parsed.records)
-    summary.skipped = parsed.skipped
-    return summary
+    return store_evidence(session, parsed.records)
 
 
 def _unplaced() -> Any:

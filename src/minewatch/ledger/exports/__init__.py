@@ -89,7 +89,8 @@ class EvidenceSelection:
 
     def conditions(self) -> list[ColumnElement[bool]]:
         """The WHERE conditions on :class:`Evidence`."""
-        found: list[ColumnElement[bool]] = []
+        # A meter's "normal" is kept to weigh against accusations, but it is no finding.
+        found: list[ColumnElement[bool]] = [Evidence.verdict != "normal"]
         prefix = scope_prefix(self.scope)
         if prefix:
             found.append(Evidence.region_code.startswith(prefix))
