@@ -22,6 +22,23 @@ Usage::
 
 The first line on stdout is the port it listens on (useful with ``--port 0``); logs go to stderr.
 It stops cleanly on SIGINT or SIGTERM, or after ``--duration`` seconds.
+
+Options for recording encrypted mining (``scripts/record-flows``); the defaults keep the plain,
+fixed-rhythm behaviour that ``scripts/record-sample`` and the tests rely on:
+
+* ``--tls-cert``/``--tls-key`` wrap every connection in TLS, as pools do on their TLS ports;
+* ``--difficulty`` sets the share difficulty instead of ``--target`` (target (2^32-1)/difficulty),
+  so shares arrive at the pace a pool's vardiff would hold;
+* ``--job-jitter`` varies each gap between pushed jobs by up to that fraction of
+  ``--job-interval``, drawn from a generator seeded by ``--seed``: real pools push when the
+  chain moves, which is anything but a metronome;
+* ``--vardiff SECONDS`` retargets each miner's difficulty, as pools' variable difficulty does,
+  so that it submits a share about every SECONDS: every ``max(60, 3 * SECONDS)`` seconds, when
+  the observed pace is off by more than 30 %, the difficulty moves (at most 4x per step) and a
+  fresh job with the new target is pushed at once.
+
+    python3 scripts/sample/xmr_pool.py --host 127.0.10.1 --port 24001 \\
+        --tls-cert pool.crt --tls-key pool.key --difficulty 600 --job-interval 30 --job-jitter 0.5
 """
 
 from __future__ import annotations
@@ -34,8 +51,10 @@ import ipaddress
 import itertools
 import json
 import logging
+import random
 import re
 import signal
+import ssl
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -146,6 +165,7 @@ class PoolStats:
     shares_accepted: int = 0
     shares_rejected: int = 0
     keepalives: int = 0
+    retargets: int = 0
     methods: dict[str, int] = field(default_factory=dict)
 
 
@@ -157,6 +177,10 @@ class Miner:
         self.writer = writer
         self.logged_in = False
         self.known_jobs: set[str] = set()
+        # Variable difficulty: this miner's current difficulty and the window it is judged on.
+        self.difficulty = 0
+        self.window_start = time.monotonic()
+        self.window_shares = 0
 
     async def send(self, message: dict[str, Any]) -> None:
         self.writer.write(json.dumps(message, separators=(",", ":")).encode() + b"\n")
@@ -166,9 +190,22 @@ class Miner:
 class StratumPool:
     """The pool: accepts miners, answers their calls and pushes jobs on a timer."""
 
-    def __init__(self, jobs: JobSource, job_interval: float) -> None:
+    def __init__(
+        self,
+        jobs: JobSource,
+        job_interval: float,
+        job_jitter: float = 0.0,
+        seed: str = "",
+        vardiff: float = 0.0,
+        start_difficulty: int = 256,
+    ) -> None:
         self.jobs = jobs
         self.job_interval = job_interval
+        self.job_jitter = job_jitter
+        self.vardiff = vardiff
+        self.start_difficulty = start_difficulty
+        # Seeded, so a recording's rhythm can be reproduced; not used for anything secret.
+        self._rhythm = random.Random(f"{seed}/rhythm")
         self.stats = PoolStats()
         self._miners: dict[str, Miner] = {}
         self._sessions = itertools.count(1)
@@ -188,12 +225,12 @@ class StratumPool:
                     break
                 if line.strip():
                     await self._dispatch(miner, line)
-        except (ConnectionError, asyncio.IncompleteReadError, ValueError) as err:
+        except (ConnectionError, asyncio.IncompleteReadError, ValueError, ssl.SSLError) as err:
             log.info("miner %s went away: %s", peer, err)
         finally:
             self._miners.pop(session, None)
             writer.close()
-            with contextlib.suppress(ConnectionError):
+            with contextlib.suppress(ConnectionError, ssl.SSLError):
                 await writer.wait_closed()
             log.info("miner %s disconnected", peer)
 
@@ -259,24 +296,64 @@ class StratumPool:
             await miner.send(_error(rid, -1, problem))
         else:
             self.stats.shares_accepted += 1
+            miner.window_shares += 1
             await miner.send(_result(rid, {"status": "OK"}))
+            await self._maybe_retarget(miner, push=True)
+
+    async def _maybe_retarget(self, miner: Miner, push: bool) -> None:
+        """Vardiff: move the miner's difficulty towards one share every ``vardiff`` seconds.
+
+        With ``push`` a job carrying the new target goes out at once; otherwise the caller is
+        about to send one.
+        """
+        if not self.vardiff or not miner.logged_in:
+            return
+        elapsed = time.monotonic() - miner.window_start
+        if elapsed < max(60.0, 3 * self.vardiff):
+            return
+        pace = elapsed / max(miner.window_shares, 0.5)
+        miner.window_start, miner.window_shares = time.monotonic(), 0
+        if abs(pace / self.vardiff - 1) <= 0.3:
+            return
+        factor = min(4.0, max(0.25, self.vardiff / pace))
+        miner.difficulty = max(1, round(miner.difficulty * factor))
+        self.stats.retargets += 1
+        log.info("vardiff: difficulty %d (a share every %.1f s)", miner.difficulty, pace)
+        if not push:
+            return
+        note = {"jsonrpc": "2.0", "method": "job", "params": self._job_for(miner)}
+        with contextlib.suppress(ConnectionError, ssl.SSLError):
+            await miner.send(note)
+            self.stats.jobs_pushed += 1
 
     def _job_for(self, miner: Miner) -> dict[str, Any]:
         job = self.jobs.current.params()
         job["id"] = miner.session
+        if self.vardiff:
+            if not miner.difficulty:
+                miner.difficulty = self.start_difficulty
+            job["target"] = target_for_difficulty(miner.difficulty)
         miner.known_jobs.add(job["job_id"])
         return job
 
+    def next_gap(self) -> float:
+        """Seconds until the next job: ``job_interval``, varied by up to ``job_jitter`` of it."""
+        if not self.job_jitter:
+            return self.job_interval
+        spread = self.job_interval * self.job_jitter
+        return max(0.5, self.job_interval + self._rhythm.uniform(-spread, spread))
+
     async def push_jobs(self) -> None:
-        """Every ``job_interval`` seconds, announce a new job to each logged-in miner."""
+        """Every ``job_interval`` seconds (give or take the jitter), announce a new job."""
         while True:
-            await asyncio.sleep(self.job_interval)
+            await asyncio.sleep(self.next_gap())
             self.jobs.next()
             for miner in list(self._miners.values()):
                 if not miner.logged_in:
                     continue
+                await self._maybe_retarget(miner, push=False)
                 note = {"jsonrpc": "2.0", "method": "job", "params": self._job_for(miner)}
-                with contextlib.suppress(ConnectionError):
+                with contextlib.suppress(ConnectionError, ssl.SSLError):
                     await miner.send(note)
                     self.stats.jobs_pushed += 1
 
@@ -293,19 +370,44 @@ def _error(rid: Any, code: int, message: str) -> dict[str, Any]:
     return {"id": rid, "jsonrpc": "2.0", "error": {"code": code, "message": message}}
 
 
+def target_for_difficulty(difficulty: int) -> str:
+    """The compact share target (32 bits, little-endian hex) a pool sends for a difficulty.
+
+    >>> target_for_difficulty(256)
+    'ffffff00'
+    """
+    if difficulty < 1:
+        raise ValueError("difficulty must be at least 1")
+    value = 0xFFFFFFFF // difficulty
+    return value.to_bytes(4, "little").hex()
+
+
+def tls_context(cert: Path, key: Path) -> ssl.SSLContext:
+    """A server-side TLS context from a PEM certificate chain and key."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
+
+
 async def serve(args: argparse.Namespace) -> PoolStats:
     jobs = JobSource(args.seed, args.target, args.height)
-    pool = StratumPool(jobs, args.job_interval)
-    server = await asyncio.start_server(pool.handle, args.host, args.port, limit=MAX_LINE * 2)
+    start = args.difficulty or 0xFFFFFFFF // int.from_bytes(bytes.fromhex(args.target), "little")
+    pool = StratumPool(jobs, args.job_interval, args.job_jitter, args.seed, args.vardiff, start)
+    context = tls_context(args.tls_cert, args.tls_key) if args.tls_cert else None
+    server = await asyncio.start_server(
+        pool.handle, args.host, args.port, limit=MAX_LINE * 2, ssl=context
+    )
     port = int(server.sockets[0].getsockname()[1])
     pool.stats.port = port
     print(port, flush=True)
     log.info(
-        "listening on %s:%d, target %s, new job every %.1f s",
+        "listening on %s:%d%s, target %s, new job every %.1f s (jitter %.0f %%)",
         args.host,
         port,
+        " (TLS)" if context else "",
         args.target,
         args.job_interval,
+        args.job_jitter * 100,
     )
 
     stop = asyncio.Event()
@@ -360,13 +462,44 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="stop after this many seconds (default: run until signalled)",
     )
+    parser.add_argument(
+        "--difficulty",
+        type=int,
+        help="share difficulty; sets --target to (2^32-1)/difficulty (e.g. 256 -> ffffff00)",
+    )
+    parser.add_argument(
+        "--job-jitter",
+        type=float,
+        default=0.0,
+        help="vary each gap between jobs by up to this fraction of --job-interval, "
+        "0 to 0.9 (default 0: a fixed rhythm)",
+    )
+    parser.add_argument(
+        "--vardiff",
+        type=float,
+        default=0.0,
+        help="retarget each miner to a share about every this many seconds "
+        "(default 0: fixed difficulty)",
+    )
+    parser.add_argument("--tls-cert", type=Path, help="PEM certificate (chain): serve over TLS")
+    parser.add_argument("--tls-key", type=Path, help="PEM private key for --tls-cert")
     parser.add_argument("--stats", type=Path, help="write what the pool saw here as JSON")
     parser.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
     args = parser.parse_args(argv)
+    if args.difficulty is not None:
+        if args.difficulty < 1:
+            parser.error("--difficulty must be at least 1")
+        args.target = target_for_difficulty(args.difficulty)
     if not re.fullmatch(r"[0-9a-f]{8}", args.target):
         parser.error("--target must be 8 lower-case hex digits, e.g. ffffff00")
     if args.job_interval <= 0:
         parser.error("--job-interval must be positive")
+    if not 0 <= args.job_jitter <= 0.9:
+        parser.error("--job-jitter must be between 0 and 0.9")
+    if args.vardiff < 0:
+        parser.error("--vardiff must not be negative")
+    if (args.tls_cert is None) != (args.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together")
     if not is_loopback(args.host):
         parser.error("--host must be a loopback address such as 127.0.0.1 or ::1")
     logging.basicConfig(

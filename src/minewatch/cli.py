@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import click
 
@@ -19,14 +19,19 @@ from minewatch import __version__
 from minewatch.atomic import atomic_text
 from minewatch.commands import agent as agent_commands
 from minewatch.commands import cases as case_commands
+from minewatch.commands import collect as collect_commands
 from minewatch.commands import export as export_commands
+from minewatch.commands import flows as flow_commands
 from minewatch.commands import ingest as ingest_commands
 from minewatch.commands import ledger_admin
+from minewatch.commands import probe as probe_commands
 from minewatch.commands import report as report_commands
 from minewatch.commands import server as server_commands
+from minewatch.commands import train as train_commands
 from minewatch.errors import MinewatchError
 from minewatch.findings import Verdict
 from minewatch.i18n import LANGUAGES, detect_language, message
+from minewatch.net.capture.decode import PacketHeaders
 from minewatch.net.recognisers import RECOGNISERS, RecogniserSet
 from minewatch.net.scan import collect_capture_files, disk_size, scan_paths
 from minewatch.output import FORMATS, write_findings
@@ -113,6 +118,13 @@ def _output(path: Path | None) -> Iterator[TextIO]:
     metavar="NAME,...",
     help="Run only these recognisers (see `minewatch recognisers`).",
 )
+@click.option(
+    "--behaviour/--no-behaviour",
+    default=True,
+    show_default=True,
+    help="Also judge conversations no recogniser could read (TLS) by their flow behaviour.",
+)
+@flow_commands.model_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary on stderr.")
 @click.pass_context
 def scan(
@@ -124,6 +136,8 @@ def scan(
     verdict: str | None,
     min_confidence: float,
     recogniser_names: str | None,
+    behaviour: bool,
+    model_path: Path | None,
     quiet: bool,
 ) -> None:
     """Scan packet captures (pcap, pcapng, gzip; files or directories) for mining protocols
@@ -135,7 +149,9 @@ def scan(
     Recognised: Stratum v1 (Bitcoin, Zcash dialects), EthereumStratum/1.0.0, eth-proxy,
     CryptoNote/XMRig stratum, getwork and getblocktemplate over HTTP, Stratum V2 (plain and
     Noise), and as lawful blockchain-node traffic: Bitcoin-family P2P, Ethereum devp2p,
-    Monero Levin, libp2p (IPFS/Filecoin), Nano.
+    Monero Levin, libp2p (IPFS/Filecoin), Nano. Conversations no recogniser can read (Stratum
+    over TLS) are judged by the flow-behaviour model (detector flow-behaviour, protocol
+    stratum-tls), once observed for a few minutes.
 
     \b
     Each finding names the mining host (client_ip), the pool (server_ip:server_port), the
@@ -152,6 +168,19 @@ def scan(
         recognisers = RecogniserSet(names)
     except MinewatchError as exc:
         raise click.BadParameter(str(exc), param_hint="--recognisers") from None
+    flow_model = None
+    flow_tables: list[Any] = []
+    on_headers = None
+    if behaviour:
+        from minewatch.net.flowrec.from_packets import records_from_headers
+
+        try:
+            flow_model = flow_commands.load_model_option(model_path)
+        except MinewatchError as exc:
+            raise click.BadParameter(str(exc), param_hint="--model") from None
+
+        def on_headers(headers: PacketHeaders) -> None:
+            flow_tables.append(records_from_headers(headers))
 
     show_progress = not quiet and sys.stderr.isatty()
     if show_progress:
@@ -160,9 +189,19 @@ def scan(
         with click.progressbar(
             length=total, label=message("scanning", lang), file=sys.stderr, show_eta=True
         ) as bar:
-            report = scan_paths(inputs, recognisers, lambda _p, size: bar.update(size))
+            report = scan_paths(
+                inputs, recognisers, lambda _p, size: bar.update(size), on_headers=on_headers
+            )
     else:
-        report = scan_paths(inputs, recognisers)
+        report = scan_paths(inputs, recognisers, on_headers=on_headers)
+    if flow_model is not None and flow_tables:
+        import pyarrow as pa
+
+        from minewatch.net.behaviour.detect import detect_flows
+        from minewatch.net.combine import combine_findings
+
+        by_behaviour = detect_flows(pa.concat_tables(flow_tables), flow_model)
+        report.findings = combine_findings(report.findings, by_behaviour)
 
     findings = [
         f
@@ -295,6 +334,10 @@ cli.add_command(case_commands.case)
 cli.add_command(export_commands.export)
 cli.add_command(export_commands.assess)
 cli.add_command(report_commands.report)
+cli.add_command(flow_commands.flows)
+cli.add_command(collect_commands.collect)
+cli.add_command(probe_commands.probe)
+cli.add_command(train_commands.train)
 
 
 @cli.command("recognisers")

@@ -17,13 +17,14 @@ import numpy as np
 
 from minewatch.errors import CaptureError
 from minewatch.findings import Finding, Verdict
-from minewatch.net.capture.decode import decode_headers
+from minewatch.net.capture.decode import PacketHeaders, decode_headers
 from minewatch.net.capture.reader import PacketTable, looks_like_capture, read_capture
 from minewatch.net.flows import Conversation, conversations
 from minewatch.net.recognisers import RecogniserSet, Recognition
 
 __all__ = [
     "FileProblem",
+    "HeadersCallback",
     "ProgressCallback",
     "ScanReport",
     "collect_capture_files",
@@ -59,6 +60,8 @@ class ScanReport:
 ProgressCallback = Callable[[str, int], None]
 """Called with (file path, bytes of it newly done) as a scan advances, for progress bars; the
 bytes of one file add up to its size on disk."""
+HeadersCallback = Callable[[PacketHeaders], None]
+"""Called with each capture's decoded packets (see :func:`scan_paths`)."""
 
 
 def collect_capture_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[FileProblem]]:
@@ -105,7 +108,10 @@ class _Seen:
 
 
 def _recognised(
-    table: PacketTable, recognisers: RecogniserSet, done: Callable[[float], None]
+    table: PacketTable,
+    recognisers: RecogniserSet,
+    done: Callable[[float], None],
+    on_headers: HeadersCallback | None = None,
 ) -> Iterator[_Seen]:
     """Recognise the candidate conversations of one capture.
 
@@ -116,7 +122,10 @@ def _recognised(
     the fraction of the work finished: half once the bulk stages ran, the rest as groups are
     looked at.
     """
-    convs = conversations(decode_headers(table), recognisers)
+    headers = decode_headers(table)
+    if on_headers is not None:
+        on_headers(headers)
+    convs = conversations(headers, recognisers)
     done(0.5)
     n = len(convs)
     if n == 0:
@@ -274,8 +283,13 @@ def scan_paths(
     paths: Iterable[str | Path],
     recognisers: RecogniserSet | None = None,
     progress: ProgressCallback | None = None,
+    on_headers: HeadersCallback | None = None,
 ) -> ScanReport:
-    """Scan capture files and directories; unreadable files become problems, not exceptions."""
+    """Scan capture files and directories; unreadable files become problems, not exceptions.
+
+    ``on_headers`` is given each file's decoded packets, so another detector (the flow-behaviour
+    model) can work from the same read instead of reading every capture twice.
+    """
     recognisers = recognisers or RecogniserSet()
     files, problems = collect_capture_files(paths)
     report = ScanReport(problems=problems)
@@ -293,7 +307,7 @@ def scan_paths(
 
         try:
             table = read_capture(path)
-            for seen in _recognised(table, recognisers, done):
+            for seen in _recognised(table, recognisers, done, on_headers):
                 groups.setdefault(_key(seen), []).append(seen)
             report.files += 1
             report.packets += len(table)

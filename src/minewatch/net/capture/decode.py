@@ -58,7 +58,9 @@ class PacketHeaders:
 
     Addresses are 128-bit, split in two ``uint64`` halves; IPv4 addresses are stored IPv4-mapped
     (``::ffff:a.b.c.d``) so both families share one key space. ``payload_off`` indexes the
-    capture's buffer; ``payload_len`` counts only captured payload bytes. ``index`` is each
+    capture's buffer; ``payload_len`` counts only captured payload bytes. ``ip_len`` is the IP
+    packet's length on the wire (header included; the captured length when the header says 0, as
+    under segmentation offload), which is what flow exporters count. ``index`` is each
     packet's position in the capture file. Columns are as narrow as their values (ports
     ``uint16``, flags and protocol ``uint8``, sequence numbers ``uint32``): at gigabyte scale the
     pipeline is bound by memory traffic.
@@ -78,6 +80,7 @@ class PacketHeaders:
     seq: np.ndarray
     payload_off: np.ndarray
     payload_len: np.ndarray
+    ip_len: np.ndarray
 
     def __len__(self) -> int:
         return int(self.index.shape[0])
@@ -211,6 +214,7 @@ def _decode_run(t: PacketTable) -> PacketHeaders:
     proto = np.zeros(n, dtype=np.int64)
     l4 = np.zeros(n, dtype=np.int64)
     ip_end = end.copy()
+    ip_len = np.zeros(n, dtype=np.int64)
     first_fragment = np.ones(n, dtype=bool)
     src_hi = np.zeros(n, dtype=np.uint64)
     src_lo = np.zeros(n, dtype=np.uint64)
@@ -225,6 +229,7 @@ def _decode_run(t: PacketTable) -> PacketHeaders:
     # a sender with TCP segmentation offload show, and there the captured bytes are the packet.
     total = f.h(a + 2)
     ip_end[is4] = np.where(total == 0, end[is4], np.minimum(end[is4], a + total))
+    ip_len[is4] = np.where(total == 0, end[is4] - a, total)
     first_fragment[is4] = (f.h(a + 6) & 0x1FFF) == 0
     mapped = np.uint64(0x0000FFFF00000000)
     src_lo[is4] = mapped | f.w(a + 12).astype(np.uint64)
@@ -235,6 +240,7 @@ def _decode_run(t: PacketTable) -> PacketHeaders:
     nh = f.b(a + 6)
     plen = f.h(a + 4)  # 0: a jumbogram or offloaded segment; the captured bytes are the packet
     ip_end[is6] = np.where(plen == 0, end[is6], np.minimum(end[is6], a + 40 + plen))
+    ip_len[is6] = np.where(plen == 0, end[is6] - a, 40 + plen)
     src_hi[is6], src_lo[is6] = f.q(a + 8), f.q(a + 16)
     dst_hi[is6], dst_lo[is6] = f.q(a + 24), f.q(a + 32)
     pos = a + 40
@@ -283,4 +289,5 @@ def _decode_run(t: PacketTable) -> PacketHeaders:
         seq=np.where(tcpk, f.w(l4k + 4), 0).astype(np.uint32),
         payload_off=payload_off,
         payload_len=payload_len.astype(np.int32),
+        ip_len=ip_len[keep].astype(np.int32),
     )

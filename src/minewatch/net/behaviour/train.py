@@ -1,0 +1,458 @@
+"""Train the flow-behaviour model from labelled flows, with grouped cross-validation.
+
+Why grouped: conversations of one recording share a host, a pool and a moment; scoring one of
+them with a model that saw its siblings measures memory, not detection. Every split therefore
+keeps whole recordings (files) apart, and the reported figures are out-of-fold.
+
+Why windows: a monitor judges a conversation after two minutes as well as after two hours. Each
+recording is also read cut short at a few horizons (:data:`WINDOWS_S`, from its first packet),
+so the model learns what two, five and ten minutes of a pool session look like, not only whole
+captures. Windows of one recording stay in one group.
+
+scikit-learn is needed here only (training); scoring uses :mod:`minewatch.net.behaviour.model`.
+
+Example::
+
+    >>> sets = [LabelledFlows("rec1", flows, {key: Label(True, "xmrig-tls")})]  # doctest: +SKIP
+    >>> data = build_dataset(sets)                                              # doctest: +SKIP
+    >>> result = fit_model(data, seed=7)                                        # doctest: +SKIP
+    >>> result.model.save("flow-model.json")                                    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from minewatch.errors import CaptureError, InputError
+from minewatch.net.behaviour.features import (
+    FEATURE_NAMES,
+    conversation_features,
+    feature_matrix,
+)
+from minewatch.net.behaviour.model import FlowModel, Tree
+from minewatch.net.capture.reader import looks_like_capture
+from minewatch.net.flowrec.from_packets import capture_flows
+from minewatch.net.flowrec.table import conform
+
+__all__ = [
+    "DEFAULT_MIN_SPAN_S",
+    "WINDOWS_S",
+    "Dataset",
+    "FitResult",
+    "Label",
+    "LabelKey",
+    "LabelledFlows",
+    "build_dataset",
+    "corpus_sets",
+    "fit_model",
+    "load_flow_file",
+    "read_labels",
+    "recording_sets",
+    "tree_from_sklearn",
+]
+
+LabelKey = tuple[str, str, int, str]
+"""``(client_ip, server_ip, server_port, transport)``."""
+
+WINDOWS_S: tuple[float | None, ...] = (120.0, 300.0, 600.0, 1800.0, None)
+"""Horizons each recording is read at (seconds from its first packet; ``None``: all of it)."""
+
+DEFAULT_MIN_SPAN_S = 120.0
+"""Conversations observed for less are neither trained on nor judged: under two minutes a pool
+session has shown one or two job pushes, which any chatty protocol can mimic. Short plaintext
+sessions are the payload recognisers' job."""
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    """Ground truth for one conversation: mining or not, and what kind of traffic it is."""
+
+    mining: bool
+    kind: str
+
+
+@dataclass(slots=True)
+class LabelledFlows:
+    """The flow records of one recording (one CV group) and the labels of its conversations.
+
+    Conversations without a label count as benign of kind ``unlabelled_kind`` when
+    ``unlabelled`` is ``"benign"`` (background traffic of a capture), and are left out when it
+    is ``"ignore"`` (a user's flows with labels for some conversations only).
+    """
+
+    group: str
+    flows: pa.Table
+    labels: Mapping[LabelKey, Label]
+    unlabelled: Literal["benign", "ignore"] = "benign"
+    unlabelled_kind: str = "background"
+
+
+@dataclass(slots=True)
+class Dataset:
+    """Feature rows with labels, groups, kinds and windows (one row per conversation and
+    window)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    groups: list[str]
+    kinds: list[str]
+    window_s: list[float | None]
+    tls: np.ndarray
+    span_s: np.ndarray
+    keys: list[LabelKey]
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+
+@dataclass(slots=True)
+class FitResult:
+    """A trained model and its out-of-fold raw scores (``NaN`` where a row was not judged)."""
+
+    model: FlowModel
+    oof_raw: np.ndarray
+    oof_probability: np.ndarray
+    folds: int
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def _window_tables(flows: pa.Table) -> Iterable[tuple[float | None, pa.Table]]:
+    if flows.num_rows == 0:
+        return
+    t0 = pc.min(flows["start_ns"]).as_py()
+    t1 = pc.max(flows["end_ns"]).as_py()
+    for window in WINDOWS_S:
+        if window is None:
+            yield None, flows
+            continue
+        cut = t0 + int(window * 1e9)
+        if cut >= t1:
+            continue  # the recording is shorter: this window is the whole
+        part = flows.filter(pc.less(flows["start_ns"], cut))
+        # A slice straddling the cut keeps its counts: at one-minute slices that is the
+        # granularity a live meter reports at anyway.
+        yield window, part
+
+
+def build_dataset(
+    sets: Iterable[LabelledFlows], *, windows: bool = True, min_span_s: float = 0.0
+) -> Dataset:
+    """Feature rows of every labelled recording (and of its windows when ``windows``)."""
+    xs: list[np.ndarray] = []
+    ys: list[int] = []
+    groups: list[str] = []
+    kinds: list[str] = []
+    window_s: list[float | None] = []
+    tls: list[int] = []
+    spans: list[float] = []
+    keys: list[LabelKey] = []
+    for item in sets:
+        parts = _window_tables(conform(item.flows)) if windows else [(None, item.flows)]
+        for window, table in parts:
+            feats = conversation_features(table)
+            if feats.num_rows == 0:
+                continue
+            x = feature_matrix(feats)
+            rows = feats.select(
+                ["client_ip", "server_ip", "server_port", "transport", "tls_seen", "span_s"]
+            ).to_pylist()
+            for i, row in enumerate(rows):
+                if row["span_s"] < min_span_s:
+                    continue
+                key = (
+                    row["client_ip"],
+                    row["server_ip"],
+                    int(row["server_port"]),
+                    row["transport"],
+                )
+                label = item.labels.get(key)
+                if label is None:
+                    if item.unlabelled == "ignore":
+                        continue
+                    label = Label(False, item.unlabelled_kind)
+                xs.append(x[i])
+                ys.append(int(label.mining))
+                groups.append(item.group)
+                kinds.append(label.kind)
+                window_s.append(window)
+                tls.append(int(row["tls_seen"]))
+                spans.append(float(row["span_s"]))
+                keys.append(key)
+    n = len(ys)
+    return Dataset(
+        x=np.vstack(xs) if xs else np.zeros((0, len(FEATURE_NAMES))),
+        y=np.asarray(ys, dtype=np.int64),
+        groups=groups,
+        kinds=kinds,
+        window_s=window_s,
+        tls=np.asarray(tls, dtype=np.int64).reshape(n),
+        span_s=np.asarray(spans, dtype=np.float64).reshape(n),
+        keys=keys,
+    )
+
+
+def tree_from_sklearn(estimator: Any) -> Tree:
+    """Export a fitted scikit-learn decision tree (binary classifier) to a :class:`Tree`.
+
+    ``value`` is the share of class 1 among the (weighted) training samples at each node;
+    ``missing_left`` is where the tree sends a missing value (scikit-learn decides it per split
+    during fitting).
+    """
+    t = estimator.tree_
+    values = t.value[:, 0, :]
+    totals = values.sum(axis=1)
+    share = np.divide(values[:, 1], totals, out=np.zeros_like(totals), where=totals > 0)
+    feature = t.feature.astype(np.int64)
+    feature[t.children_left < 0] = -1
+    missing = getattr(t, "missing_go_to_left", np.ones(feature.shape[0], dtype=np.uint8))
+    return Tree.build(
+        feature=feature,
+        threshold=t.threshold.astype(np.float64),
+        left=t.children_left.astype(np.int64),
+        right=t.children_right.astype(np.int64),
+        missing_left=np.asarray(missing, dtype=bool),
+        value=share.astype(np.float64),
+    )
+
+
+def _forest(seed: int, n_estimators: int) -> Any:
+    from sklearn.ensemble import RandomForestClassifier  # type: ignore[import-untyped]
+
+    return RandomForestClassifier(
+        n_estimators=n_estimators,
+        max_depth=8,
+        min_samples_leaf=3,
+        max_features="sqrt",
+        class_weight="balanced",
+        random_state=seed,
+        n_jobs=1,
+    )
+
+
+def _to_model(forest: Any, model_id: str, min_span_s: float, training: dict[str, Any]) -> FlowModel:
+    return FlowModel(
+        model_id=model_id,
+        features=FEATURE_NAMES,
+        trees=tuple(tree_from_sklearn(e) for e in forest.estimators_),
+        min_span_s=min_span_s,
+        training=training,
+    )
+
+
+def _platt(raw: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Logistic calibration of raw scores (on their logit): ``(a, b)``."""
+    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+
+    if raw.shape[0] == 0 or len(set(y.tolist())) < 2:
+        return 1.0, 0.0
+    p = np.clip(raw, 1e-6, 1 - 1e-6)
+    z = np.log(p / (1 - p)).reshape(-1, 1)
+    lr = LogisticRegression(C=1.0)
+    lr.fit(z, y)
+    return float(lr.coef_[0, 0]), float(lr.intercept_[0])
+
+
+def fit_model(
+    data: Dataset,
+    *,
+    seed: int = 0,
+    n_estimators: int = 150,
+    folds: int = 5,
+    model_id: str = "flow-model",
+    min_span_s: float = DEFAULT_MIN_SPAN_S,
+    threshold: float = 0.5,
+) -> FitResult:
+    """Grouped cross-validation (out-of-fold scores), Platt calibration on them, then the final
+    forest on all rows. Rows observed for less than ``min_span_s`` are left out."""
+    from sklearn.model_selection import GroupKFold  # type: ignore[import-untyped]
+
+    use = data.span_s >= min_span_s
+    x, y = data.x[use], data.y[use]
+    groups = np.asarray(data.groups, dtype=object)[use]
+    if len(set(y.tolist())) < 2:
+        raise InputError(
+            "training needs labelled mining and benign conversations observed for at least "
+            f"{min_span_s:.0f} s; got {int(y.sum())} mining and {int((1 - y).sum())} benign"
+        )
+    n_groups = len(set(groups.tolist()))
+    k = max(2, min(folds, n_groups))
+    oof = np.full(y.shape[0], np.nan)
+    if n_groups >= 2:
+        splitter = GroupKFold(n_splits=k, shuffle=True, random_state=seed)
+        for train_idx, test_idx in splitter.split(x, y, groups):
+            if len(set(y[train_idx].tolist())) < 2:
+                continue
+            forest = _forest(seed, n_estimators).fit(x[train_idx], y[train_idx])
+            fold_model = _to_model(forest, model_id, min_span_s, {})
+            oof[test_idx] = fold_model.raw_score(x[test_idx])
+    judged = ~np.isnan(oof)
+    a, b = _platt(oof[judged], y[judged])
+    forest = _forest(seed, n_estimators).fit(x, y)
+    summary = {
+        "rows": int(y.shape[0]),
+        "mining_rows": int(y.sum()),
+        "benign_rows": int((1 - y).sum()),
+        "groups": n_groups,
+        "folds": k,
+        "seed": seed,
+        "n_estimators": n_estimators,
+        "min_span_s": min_span_s,
+    }
+    model = FlowModel(
+        model_id=model_id,
+        features=FEATURE_NAMES,
+        trees=tuple(tree_from_sklearn(e) for e in forest.estimators_),
+        calibration_a=a,
+        calibration_b=b,
+        threshold=threshold,
+        min_span_s=min_span_s,
+        training=summary,
+    )
+    oof_full = np.full(len(data), np.nan)
+    oof_full[np.flatnonzero(use)] = oof
+    prob = np.where(np.isnan(oof_full), np.nan, model.calibrate(np.nan_to_num(oof_full)))
+    return FitResult(model, oof_full, prob, k, summary)
+
+
+# --- inputs -------------------------------------------------------------------------------------
+
+_LABEL_COLUMNS = ("client_ip", "server_ip", "server_port", "transport", "label")
+_MINING_WORDS = frozenset({"mining", "1", "true", "yes", "miner", "confirmed"})
+_BENIGN_WORDS = frozenset({"benign", "0", "false", "no", "cleared", "not-mining"})
+
+
+def read_labels(path: str | Path) -> dict[str | None, dict[LabelKey, Label]]:
+    """Labels from a CSV keyed by ``client_ip, server_ip, server_port, transport`` with a
+    ``label`` of ``mining`` or ``benign`` (optional ``kind``; optional ``file`` to scope a row
+    to one flow file, by name). Returns labels per file name (``None``: any file)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the labels: {exc.strerror}") from exc
+    reader = csv.DictReader(text.splitlines())
+    missing = [c for c in _LABEL_COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise InputError(f"{path}: labels need the columns {', '.join(missing)}")
+    out: dict[str | None, dict[LabelKey, Label]] = {}
+    for line, row in enumerate(reader, start=2):
+        word = (row.get("label") or "").strip().lower()
+        if word in _MINING_WORDS:
+            mining = True
+        elif word in _BENIGN_WORDS:
+            mining = False
+        else:
+            raise InputError(f"{path}:{line}: label must be mining or benign, got {word!r}")
+        try:
+            port = int(row["server_port"])
+        except ValueError:
+            raise InputError(f"{path}:{line}: server_port is not a number") from None
+        key = (row["client_ip"].strip(), row["server_ip"].strip(), port,
+               row["transport"].strip().lower())  # fmt: skip
+        file = (row.get("file") or "").strip() or None
+        kind = (row.get("kind") or "").strip() or ("mining" if mining else "benign")
+        out.setdefault(Path(file).name if file else None, {})[key] = Label(mining, kind)
+    return out
+
+
+def load_flow_file(path: str | Path) -> tuple[pa.Table, list[str]]:
+    """Flow records of one file: a capture, a FLOW_SCHEMA Parquet file, or a flow log that the
+    flow-record sources read (nfdump, Zeek, Suricata eve.json). Returns the table and problems."""
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(65536)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror}") from exc
+    if looks_like_capture(head[:4]):
+        try:
+            table, problem = capture_flows(path)
+        except CaptureError as exc:
+            raise InputError(str(exc)) from exc
+        return table, [problem] if problem else []
+    if head[:4] == b"PAR1":
+        return conform(pq.read_table(path)), []
+    return _flow_log(path, head)
+
+
+def _flow_log(path: Path, head: bytes) -> tuple[pa.Table, list[str]]:
+    import gzip
+
+    from minewatch.net.flowrec import nfdump, suricata, zeek
+
+    if nfdump.looks_like_nfdump(head):
+        result = nfdump.read_nfdump(path)
+        return conform(result.table), [result.problem] if result.problem else []
+    text_head = head
+    if head[:2] == b"\x1f\x8b":
+        try:
+            text_head = gzip.decompress(path.read_bytes())[:65536]
+        except (OSError, EOFError) as exc:
+            raise InputError(f"{path}: cannot read: {exc}") from exc
+    if zeek.looks_like_zeek(text_head):
+        log = zeek.read_zeek_log(path)
+        table, problems = zeek.zeek_flows([log])
+        return conform(table), problems
+    if suricata.looks_like_eve(text_head):
+        table, problems = suricata.read_eve(path)
+        return conform(table), problems
+    raise InputError(
+        f"{path}: not a capture, Parquet flow table, nfdump file, Zeek log or eve.json"
+    )
+
+
+def corpus_sets(corpus: str | Path) -> list[LabelledFlows]:
+    """The labelled capture corpus (``MANIFEST.csv``, ``LABELS.csv``) as training sets.
+
+    Labelled mining conversations are positives (kind: their protocol); blockchain-p2p
+    conversations are hard negatives; every other conversation is benign background (kind:
+    the file's class). One group per file.
+    """
+    corpus = Path(corpus)
+    manifest = list(csv.DictReader((corpus / "MANIFEST.csv").read_text().splitlines()))
+    by_file: dict[str, dict[LabelKey, Label]] = {}
+    for row in csv.DictReader((corpus / "LABELS.csv").read_text().splitlines()):
+        key = (row["client_ip"], row["server_ip"], int(row["server_port"]), row["transport"])
+        mining = row["label"] == "mining"
+        by_file.setdefault(row["file"], {})[key] = Label(
+            mining, row["protocol"] if mining else row["label"]
+        )
+    out: list[LabelledFlows] = []
+    for entry in manifest:
+        flows, _ = capture_flows(corpus / entry["path"])
+        out.append(
+            LabelledFlows(
+                group=f"corpus:{entry['path']}",
+                flows=flows,
+                labels=by_file.get(entry["path"], {}),
+                unlabelled_kind="background" if entry["class"] == "mining" else "benign",
+            )
+        )
+    return out
+
+
+def recording_sets(labels_csv: str | Path) -> list[LabelledFlows]:
+    """Recordings listed in a ``labels.csv`` (column ``file`` relative to the CSV's folder),
+    one group per recording; conversations without a row are benign background."""
+    labels_csv = Path(labels_csv)
+    per_file = read_labels(labels_csv)
+    files: dict[str, Path] = {}
+    for row in csv.DictReader(labels_csv.read_text().splitlines()):
+        path = labels_csv.parent / row["file"]
+        files.setdefault(path.name, path)
+    out: list[LabelledFlows] = []
+    for name, path in sorted(files.items()):
+        if not path.is_file():
+            continue
+        flows, _ = capture_flows(path)
+        out.append(LabelledFlows(f"recording:{name}", flows, per_file.get(name, {})))
+    return out
