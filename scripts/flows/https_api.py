@@ -184,6 +184,8 @@ def serve(args: argparse.Namespace) -> int:
     server = ThreadingHTTPServer((args.host, args.port), Handler)
     server.daemon_threads = True
     context = server_tls(args.cert, args.key)
+    if args.tls12:
+        context.maximum_version = ssl.TLSVersion.TLSv1_2
     server.socket = context.wrap_socket(server.socket, server_side=True)
     print(server.server_address[1], flush=True)
     stop = threading.Event()
@@ -268,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--cert", type=Path, required=True)
     s.add_argument("--key", type=Path, required=True)
     s.add_argument("--mode", choices=["api", "bitcoind", "geth", "monerod"], default="api")
+    s.add_argument("--tls12", action="store_true", help="offer at most TLS 1.2")
     p = sub.add_parser("poll")
     p.add_argument("--host", required=True)
     p.add_argument("--port", type=int, required=True)

@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keepalive", type=int, default=60)
     parser.add_argument("--qos", type=int, choices=[0, 1], default=0)
     parser.add_argument("--subscribe", help="also subscribe to this topic (commands channel)")
+    parser.add_argument("--tls12", action="store_true", help="offer at most TLS 1.2")
     parser.add_argument("--seconds", type=float, required=True)
     parser.add_argument("--seed", default="mqtt")
     args = parser.parse_args(argv)
@@ -53,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=args.client_id)
     context = ssl.create_default_context(cafile=str(args.ca))
     context.check_hostname = False  # the broker is reached by address; the chain is still checked
+    if args.tls12:
+        context.maximum_version = ssl.TLSVersion.TLSv1_2
     client.tls_set_context(context)
     client.connect(args.host, args.port, keepalive=args.keepalive)
     if args.subscribe:

@@ -42,7 +42,10 @@ def plan(batch: int, only: str, versions: dict[str, str]) -> list[Session]:
             Session(name, kind, label, f"127.0.{net}.{host}", port(), software, notes, params)
         )
 
-    if batch >= 4:
+    if batch >= 5:
+        plan_five(only, versions, rng, add)
+        return sessions
+    if batch == 4:
         plan_four(only, versions, rng, add)
         return sessions
     if batch == 3:
@@ -768,4 +771,142 @@ def plan_four(
         period=15,
         jitter=0.02,
         cn="node4.minewatch.test",
+    )
+
+
+def plan_five(
+    only: str, versions: dict[str, str], rng: random.Random, add: Callable[..., None]
+) -> None:
+    """Batches 5 and later: XMRig's own TLS terminated by a stunnel4 proxy in front of the pool
+    (server side OpenSSL 3.0, half of them TLS 1.2 only), and TLS 1.2 benign servers."""
+    xmrig = versions["xmrig"]
+    py = versions["python"]
+    if only in ("mining", "all"):
+        for i in range(4):
+            tls12 = i % 2 == 0
+            version = "TLS 1.2 max" if tls12 else "TLS 1.3"
+            vd = rng.choice([8, 15, 30, 45])
+            d0 = rng.choice([40, 150, 600])
+            ji = rng.choice([15, 30, 60, 90])
+            jj = rng.choice([0.3, 0.6, 0.9])
+            ka = rng.choice([0, 20, 60])
+            add(
+                "xmrig-tls-proxy",
+                "mining",
+                13,
+                f"{xmrig} TLS -> {versions['stunnel']} -> xmr_pool.py",
+                f"xmrig tls:true to a stunnel4 TLS front of the pool ({version}); "
+                f"vardiff target {vd}s from difficulty {d0}; job_interval={ji}s jitter={jj}; "
+                f"keepalive={ka or 'off'}",
+                difficulty=d0,
+                vardiff=vd,
+                job_interval=ji,
+                job_jitter=jj,
+                keepalive=ka,
+                tls12=tls12,
+                cn="pool.minewatch.test",
+            )
+        for _ in range(2):
+            vd = rng.choice([10, 20, 40])
+            ji = rng.choice([20, 40])
+            add(
+                "xmrig-tls",
+                "mining",
+                10,
+                f"{xmrig}; pool xmr_pool.py (Python {py} ssl)",
+                f"vardiff target {vd}s from difficulty 200; job_interval={ji}s jitter=0.7; "
+                "keepalive=30; 1 thread light mode nice 19",
+                difficulty=200,
+                vardiff=vd,
+                job_interval=ji,
+                job_jitter=0.7,
+                keepalive=30,
+                cn="pool.minewatch.test",
+            )
+    if only not in ("benign", "all"):
+        return
+    for period in (4, 25):
+        add(
+            "mqtt-tls",
+            "benign",
+            20,
+            f"{versions['mosquitto']}; paho-mqtt {versions['paho']}",
+            f"client offers TLS 1.2 at most; publish every {period}s (+-5%); keepalive 60s; qos 1",
+            period=period,
+            jitter=0.05,
+            keepalive=60,
+            qos=1,
+            tls12=True,
+            client_id=f"plc-{rng.randrange(100)}",
+            topic=f"plant/line{rng.randrange(1, 9)}",
+            subscribe="",
+            cn="mqtt.minewatch.test",
+        )
+    for mode, rpc, cn, period in (
+        ("monerod", "get_info,get_block_count", "xmr-node.minewatch.test", 8),
+        ("bitcoind", "getblockcount", "btc-node.minewatch.test", 20),
+    ):
+        add(
+            "jsonrpc-node-poll",
+            "benign",
+            23,
+            f"Python {py} http.server+ssl (node stand-in: no node software here); http.client",
+            f"server offers TLS 1.2 only; {mode}-style JSON-RPC {rpc.split(',')[0]}... every "
+            f"{period}s (+-10%); server is a stand-in answering like the node",
+            mode=mode,
+            rpc=rpc,
+            period=period,
+            jitter=0.1,
+            agent="python-http.client",
+            cn=cn,
+            tls12=True,
+        )
+    add(
+        "https-poll",
+        "benign",
+        22,
+        f"Python {py} http.server+ssl; http.client",
+        "server offers TLS 1.2 only; GET JSON every 10s (+-10%) on one keep-alive connection",
+        mode="api",
+        period=10,
+        jitter=0.1,
+        path="/api/v1/status",
+        agent="curl/7.88.1",
+        cn="api3.minewatch.test",
+        tls12=True,
+    )
+    for ping in (15, 40):
+        add(
+            "websocket",
+            "benign",
+            25,
+            f"websockets {versions['websockets']} (both ends)",
+            f"client ping every {ping}s; client message mean 120s; server event mean 30s",
+            ping=ping,
+            send_every=120,
+            push_every=30,
+            cn="ws.minewatch.test",
+        )
+    add(
+        "sensor-rpc-stunnel",
+        "benign",
+        28,
+        f"{versions['stunnel']} (both ends); sensor_rpc.py (Python {py})",
+        "line-delimited JSON-RPC look-alike of stratum (scripts/sample/sensor_rpc.py) through "
+        "the same stunnel TLS as the xmrig-stunnel sessions; read every 10s, server push every "
+        "40s",
+        interval=10,
+        push_interval=40,
+        cn="sensors.minewatch.test",
+        local_ip="127.0.12.93",
+    )
+    add(
+        "redis-tls-worker",
+        "benign",
+        27,
+        f"{versions['redis']}; redis-py {versions['redis_py']}",
+        "queue worker: BLPOP timeout 25s then heartbeat SET+INCR, one TLS connection",
+        block=25,
+        jitter=0.5,
+        cn="redis.minewatch.test",
     )

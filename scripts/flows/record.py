@@ -18,8 +18,13 @@ Session kinds (``label``):
 * ``xmrig-stunnel`` (mining): XMRig in plain text through a local stunnel client, TLS between
   two stunnel instances, pool in plain text behind the server-side stunnel (a common way to
   add TLS to a pool that lacks it); only the TLS leg is labelled;
+* ``xmrig-tls-proxy`` (mining): XMRig's own TLS to a stunnel4 TLS front of a plain pool;
 * ``mqtt-tls``, ``ssh-interactive``, ``ssh-top``, ``https-poll``, ``jsonrpc-node-poll``,
-  ``prometheus-scrape``, ``websocket``, ``postgres-tls``, ``redis-tls-pubsub`` (benign).
+  ``prometheus-scrape``, ``websocket``, ``postgres-tls``, ``redis-tls-worker``,
+  ``sensor-rpc-stunnel`` (benign).
+
+The plan of each batch (which sessions, with which parameters) is in ``plan.py``; how each kind
+is started is in ``runners.py``.
 
 Usage::
 

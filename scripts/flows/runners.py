@@ -146,6 +146,26 @@ def run_xmrig_stunnel(ctx: Context, s: Session, sd: Path) -> tuple[Procs, Procs]
     return [miner], [cli, srv, pool]
 
 
+def run_xmrig_tls_proxy(ctx: Context, s: Session, sd: Path) -> tuple[Procs, Procs]:
+    """XMRig's own TLS, terminated in front of a plain pool by stunnel4 (as pools behind a TLS
+    proxy are run); with ``tls12`` the proxy offers at most TLS 1.2."""
+    cert, key = make_cert(ctx, s.name, s.params["cn"], s.server_ip, s.params["key_type"])
+    inner = s.port + 1
+    pool = ctx.spawn(pool_argv(ctx, s, s.server_ip, inner, sd, None), sd / "pool.log")
+    server_conf = sd / "stunnel-server.conf"
+    server_conf.write_text(
+        f"foreground = yes\npid =\n[pool]\naccept = {s.server_ip}:{s.port}\n"
+        f"connect = {s.server_ip}:{inner}\ncert = {cert}\nkey = {key}\n"
+        + ("sslVersionMax = TLSv1.2\n" if s.params.get("tls12") else "")
+    )
+    srv = ctx.spawn(["stunnel4", str(server_conf)], sd / "stunnel-server.log")
+    wait_port(ctx, s.server_ip, inner)
+    wait_port(ctx, s.server_ip, s.port)
+    conf = xmrig_config(ctx, s, f"{s.server_ip}:{s.port}", tls=True)
+    miner = ctx.spawn(xmrig_argv(ctx, conf), sd / "xmrig.log")
+    return [miner], [srv, pool]
+
+
 def py_helper(ctx: Context, script: str, *args: str) -> list[str]:
     return [ctx.python, "-u", str(HERE / script), *args]
 
@@ -168,6 +188,7 @@ def run_https_like(ctx: Context, s: Session, sd: Path) -> tuple[Procs, Procs]:
             str(key),
             "--mode",
             p["mode"],
+            *(["--tls12"] if p.get("tls12") else []),
         ),
         sd / "server.log",
     )
@@ -281,6 +302,8 @@ def run_mqtt(ctx: Context, s: Session, sd: Path) -> tuple[Procs, Procs]:
         "--seed",
         s.name,
     ]
+    if p.get("tls12"):
+        argv += ["--tls12"]
     if p.get("subscribe"):
         argv += ["--subscribe", p["subscribe"]]
     cli = ctx.spawn(py_helper(ctx, "mqtt_telemetry.py", *argv), sd / "client.log")
@@ -592,6 +615,7 @@ def run_sensor_stunnel(ctx: Context, s: Session, sd: Path) -> tuple[Procs, Procs
 RUNNERS: dict[str, Runner] = {
     "xmrig-tls": run_xmrig_tls,
     "xmrig-stunnel": run_xmrig_stunnel,
+    "xmrig-tls-proxy": run_xmrig_tls_proxy,
     "https-poll": run_https_like,
     "jsonrpc-node-poll": run_https_like,
     "prometheus-scrape": run_prometheus,

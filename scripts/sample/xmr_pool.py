@@ -428,6 +428,10 @@ async def serve(args: argparse.Namespace) -> PoolStats:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(server.wait_closed(), 2)
     log.info("stopped: %s", asdict(pool.stats))
+    if args.stats:
+        # Written here rather than after asyncio.run(): closing a TLS connection whose peer never
+        # answers close_notify can hold up the loop's shutdown until we are killed.
+        args.stats.write_text(json.dumps(asdict(pool.stats), indent=2) + "\n")
     return pool.stats
 
 
@@ -507,9 +511,7 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(name)s %(message)s",
     )
-    stats = asyncio.run(serve(args))
-    if args.stats:
-        args.stats.write_text(json.dumps(asdict(stats), indent=2) + "\n")
+    asyncio.run(serve(args))
     return 0
 
 

@@ -28,6 +28,7 @@ from minewatch.commands import probe as probe_commands
 from minewatch.commands import report as report_commands
 from minewatch.commands import server as server_commands
 from minewatch.commands import train as train_commands
+from minewatch.commands import watch as watch_commands
 from minewatch.errors import MinewatchError
 from minewatch.findings import Verdict
 from minewatch.i18n import LANGUAGES, detect_language, message
@@ -338,6 +339,7 @@ cli.add_command(flow_commands.flows)
 cli.add_command(collect_commands.collect)
 cli.add_command(probe_commands.probe)
 cli.add_command(train_commands.train)
+cli.add_command(watch_commands.watch)
 
 
 @cli.command("recognisers")

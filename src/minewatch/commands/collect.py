@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -23,11 +24,18 @@ from typing import BinaryIO, TextIO
 
 import click
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from minewatch.atomic import atomic_binary
+from minewatch.commands.stream_options import (
+    duration_option,
+    min_confidence_option,
+    stream_format_option,
+)
 from minewatch.errors import InputError, MinewatchError
 from minewatch.findings import iso_utc
+from minewatch.net.behaviour.streaming import StreamingJudge
 from minewatch.net.flowrec.collector import (
     CollectorStats,
     FlowCollector,
@@ -128,13 +136,7 @@ def run_collect(
     default=None,
     help="Write the records to this .parquet or .jsonl file (replaced when collection stops).",
 )
-@click.option(
-    "--duration",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    metavar="SECONDS",
-    help="Stop after this many seconds (default: run until interrupted).",
-)
+@duration_option
 @click.option(
     "--stats-every",
     type=click.FloatRange(min=0.1),
@@ -143,13 +145,81 @@ def run_collect(
     metavar="SECONDS",
     help="Print a stats line to stderr this often.",
 )
+@click.option(
+    "--detect/--no-detect",
+    default=True,
+    show_default=True,
+    help="Judge the flows with the flow-behaviour model and report mining as it is seen.",
+)
+@stream_format_option
+@min_confidence_option
 @click.pass_context
 def collect(
-    ctx: click.Context, listen: str, out: Path | None, duration: float | None, stats_every: float
+    ctx: click.Context,
+    listen: str,
+    out: Path | None,
+    duration: float | None,
+    stats_every: float,
+    detect: bool,
+    fmt: str,
+    min_confidence: float,
 ) -> None:
-    """Receive NetFlow/IPFIX exports and write the flow records."""
+    """Receive NetFlow/IPFIX exports, write the flow records and report mining as it is seen.
+
+    接收NetFlow/IPFIX流记录，保存记录，并按流量行为实时报告挖矿。
+
+    Findings go to standard output as conversations show enough behaviour (a few minutes);
+    stats, template and sequence-gap reports go to standard error.
+    """
+    callbacks: list[RecordsCallback] = []
+    judge = None
+    if detect:
+        judge = _streaming_judge(fmt, min_confidence)
+        callbacks.append(judge)
     try:
-        run_collect(listen, out=out, duration=duration, stats_every=stats_every)
+        run_collect(
+            listen, out=out, duration=duration, stats_every=stats_every, on_records=callbacks
+        )
     except MinewatchError as exc:
         click.echo(f"minewatch collect: {exc}", err=True)
         ctx.exit(1)
+    if judge is not None:
+        judge.finish()
+
+
+class _JudgeRecords:
+    """Feeds collected batches to a streaming judge, judging at most every ``every_s`` seconds.
+
+    The history's clock is the data's (the latest record end seen), not the wall clock: an
+    exporter replaying old traffic, or one whose clock is off, must not have its records aged
+    out on arrival.
+    """
+
+    def __init__(self, judge: StreamingJudge, every_s: float = 10.0) -> None:
+        self.judge = judge
+        self.every_s = every_s
+        self.clock_ns = 0
+        self.next_at = 0.0
+
+    def __call__(self, table: pa.Table) -> None:
+        if table.num_rows == 0:
+            return
+        latest = pc.max(table.column("end_ns")).as_py()
+        self.clock_ns = max(self.clock_ns, int(latest))
+        self.judge.add(table, self.clock_ns)
+        now = time.monotonic()
+        if now >= self.next_at:
+            self.judge.judge()
+            self.next_at = now + self.every_s
+
+    def finish(self) -> None:
+        """Judge once more, over everything still held, when collection stops."""
+        self.judge.judge()
+
+
+def _streaming_judge(fmt: str, min_confidence: float) -> _JudgeRecords:
+    from minewatch.net.behaviour.streaming import default_detector, printer
+
+    detect, window_s = default_detector()
+    emit = printer(sys.stdout, fmt)
+    return _JudgeRecords(StreamingJudge(detect, window_s, emit=emit, min_confidence=min_confidence))

@@ -161,6 +161,8 @@ def probe(
     """Ask servers whether they speak Stratum v1, XMRig (CryptoNote) stratum or Stratum V2, in
     plain text or TLS.
 
+    主动核验（默认关闭）：询问可疑服务器是否使用矿池协议（明文或TLS），限速并缓存结果。
+
     Probing is off unless enabled (--enable-probing, MINEWATCH_PROBING=1, or the configuration
     file), rate-limited, and cached: the same server is not asked twice within the TTL.
     """

@@ -88,7 +88,7 @@ def train(
     except MinewatchError as exc:
         fail(ctx, exc)
     result.model.save(out_path)
-    ev = evaluate(data, result.oof_probability, result.model.threshold)
+    ev = evaluate(data, result.oof_probability, result.model.threshold, result.oof_flagged)
     report = render_report(
         f"{out_path.stem}: training report",
         ev,

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from minewatch.net.behaviour.detect import DETECTOR, describe, detect_flows
+from minewatch.net.behaviour.features import FEATURE_NAMES
 from minewatch.net.behaviour.model import FlowModel
 from minewatch.net.flowrec.from_packets import capture_flows
 from minewatch.net.flowrec.table import empty_flows
@@ -45,3 +46,20 @@ def test_findings_follow_the_contract_on_a_mining_recording() -> None:
         assert 0.0 <= f.confidence <= 1.0
         assert f.evidence and f.evidence[0].startswith("flow behaviour")
         assert f.last_seen_ns - f.first_seen_ns >= FlowModel.bundled().min_span_s * 1e9
+
+
+def test_every_feature_has_a_sentence() -> None:
+    row = {name: 1.0 for name in FEATURE_NAMES}
+    for name in FEATURE_NAMES:
+        assert not describe(name, row).startswith(f"{name} ="), name
+
+
+def test_tls_recordings_are_reported_as_stratum_tls() -> None:
+    """Batch-1 recordings were cut at 256 bytes, so their ClientHellos do not parse; the TLS
+    record headers of their payloads still mark them as encrypted."""
+    rows = [r for r in _rows("mining") if r["kind"] in ("xmrig-tls", "xmrig-stunnel")]
+    if not rows:
+        pytest.skip("no TLS mining recordings")
+    flows, _ = capture_flows(RECORDINGS / rows[0]["file"])
+    found = detect_flows(flows, FlowModel.bundled(), threshold=0.0)
+    assert found and {f.protocol for f in found} == {"stratum-tls"}

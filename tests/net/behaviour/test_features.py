@@ -59,7 +59,6 @@ def test_pool_like_session_features() -> None:
     assert row["connections"] == 1
     assert row["slices"] == 10
     assert row["rate_cv"] == pytest.approx(0.0)
-    assert row["max_gap_s"] == pytest.approx(5.0)
     assert row["mean_pkt_up"] == pytest.approx(100.0)
     assert row["mean_pkt_down"] == pytest.approx(250.0)
     per_min = 60 / (9 * 60 + 55)
@@ -111,7 +110,7 @@ def test_one_summary_record_leaves_series_features_null() -> None:
         source="zeek",
     )  # fmt: skip
     row = one(zeek)
-    assert row["rate_cv"] is None and row["max_gap_s"] is None
+    assert row["rate_cv"] is None and row["open_cv_up"] is None
     assert row["max_conn_s"] == pytest.approx(3600)
     assert row["pkts_up_per_min"] == pytest.approx(500 / 60)
 
@@ -123,10 +122,71 @@ def test_reconnects_and_gaps() -> None:
     second = second.set_column(1, second.schema.field(1), pc.add(second["end_ns"], 10 * MIN))
     row = one(pa.concat_tables([first, second]))
     assert row["connections"] == 2
-    assert row["max_gap_s"] == pytest.approx(7 * 60 + 5)  # 2:55 -> 10:00
-    assert 0 < row["coverage"] < 1
+    # 3 + 3 covered minutes of a 12:55 span (2:55 -> 10:00 silent)
+    assert row["coverage"] == pytest.approx(6 * 60 / (12 * 60 + 55))
     assert math.isfinite(row["reconnects_per_hour"]) and row["reconnects_per_hour"] > 0
 
 
 def test_empty() -> None:
     assert conversation_features(slices().slice(0, 0)).num_rows == 0
+
+
+def with_opens(table: pa.Table, **columns: list[Any]) -> pa.Table:
+    for name, values in columns.items():
+        at = table.schema.get_field_index(name)
+        table = table.set_column(
+            at, table.schema.field(name), pa.array(values, table.schema.field(name).type)
+        )
+    return table
+
+
+def test_open_rhythm_features_add_up_across_slices() -> None:
+    """Per minute: the client opens twice (intervals 20 s and 40 s: CV of the pooled
+    intervals from sums), the server once (every 60 s: CV 0)."""
+    n = 10
+    t = with_opens(
+        slices(minutes=n),
+        opens=[2] * n, rev_opens=[1] * n,
+        open_gaps=[2] * n, open_gap_sum=[60.0] * n, open_gap_sumsq=[20.0**2 + 40.0**2] * n,
+        rev_open_gaps=[1] * n, rev_open_gap_sum=[60.0] * n, rev_open_gap_sumsq=[3600.0] * n,
+    )  # fmt: skip
+    row = one(t)
+    per_min = 60 / (9 * 60 + 55)
+    assert row["opens_up_per_min"] == pytest.approx(20 * per_min)
+    assert row["opens_down_per_min"] == pytest.approx(10 * per_min)
+    assert row["server_open_share"] == pytest.approx(1 / 3)
+    assert row["both_open"] == 1.0
+    assert row["open_gap_up_s"] == pytest.approx(30.0)
+    assert row["open_gap_down_s"] == pytest.approx(60.0)
+    gaps = [20.0, 40.0] * n
+    mean = sum(gaps) / len(gaps)
+    sd = math.sqrt(sum((g - mean) ** 2 for g in gaps) / (len(gaps) - 1))
+    assert row["open_cv_up"] == pytest.approx(sd / mean)
+    assert row["open_cv_down"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_open_features_follow_orientation() -> None:
+    """Records written server->client (src = server) give the same client/server opens."""
+    n = 5
+    fwd = with_opens(slices(minutes=n), opens=[3] * n, rev_opens=[1] * n)
+    cols = {name: fwd.column(name) for name in fwd.column_names}
+    rev = flows_from_columns(
+        dict(cols, src_ip=cols["dst_ip"], dst_ip=cols["src_ip"], src_port=cols["dst_port"],
+             dst_port=cols["src_port"], packets=cols["rev_packets"], rev_packets=cols["packets"],
+             bytes=cols["rev_bytes"], rev_bytes=cols["bytes"], opens=cols["rev_opens"],
+             rev_opens=cols["opens"], payload_packets=cols["rev_payload_packets"],
+             rev_payload_packets=cols["payload_packets"],
+             initiator=pa.array([2] * n, pa.int8())),
+        "pcap",
+    )  # fmt: skip
+    a, b = one(fwd), one(rev)
+    assert (b["client_ip"], b["server_port"]) == ("10.0.0.5", 443)
+    for name in ("opens_up_per_min", "opens_down_per_min", "server_open_share", "both_open"):
+        assert a[name] == pytest.approx(b[name]), name
+    assert a["server_open_share"] == pytest.approx(0.25)
+
+
+def test_sources_without_opens_leave_them_null() -> None:
+    row = one(slices())  # no open columns: as NetFlow, Zeek or Suricata
+    for name in ("opens_up_per_min", "server_open_share", "both_open", "open_cv_up"):
+        assert row[name] is None, name

@@ -332,3 +332,136 @@ def test_whole_corpus_converts(corpus: Path) -> None:
     assert pc.all(pc.greater(pc.add(flows["packets"], flows["rev_packets"]), 0)).as_py()
     assert flows["sni"].null_count < flows.num_rows
     assert flows["dns_name"].null_count < flows.num_rows
+
+
+# --- who opens exchanges, and with what rhythm ---------------------------------------------------
+
+START = (T0 // MINUTE + 1) * MINUTE + 10**8  # 0.1 s into a minute
+SECOND_NS = 10**9
+REPLY = b'{"id":3,"jsonrpc":"2.0","result":{"status":"OK"}}\n'
+# (seconds from the start, who speaks, what): a pool session with hand-checked opens.
+TIMELINE: list[tuple[float, Direction, bytes]] = [
+    (0.0, Direction.TO_SERVER, SUBMIT),  # first payload after the handshake: client opens
+    (0.005, Direction.TO_CLIENT, REPLY),
+    (10.0, Direction.TO_CLIENT, JOB),  # server opens
+    (13.0, Direction.TO_SERVER, SUBMIT),  # client opens
+    (13.004, Direction.TO_CLIENT, REPLY),
+    (13.5, Direction.TO_SERVER, SUBMIT),  # 0.5 s after a payload: not an open
+    (13.503, Direction.TO_CLIENT, REPLY),
+    (25.0, Direction.TO_CLIENT, JOB),  # server opens
+    (40.0, Direction.TO_CLIENT, JOB),  # server opens
+    (41.0, Direction.TO_SERVER, SUBMIT),  # exactly OPEN_IDLE_S after: client opens
+    (41.002, Direction.TO_CLIENT, REPLY),
+    (70.0, Direction.TO_SERVER, SUBMIT),  # client opens, in the second minute
+    (70.002, Direction.TO_CLIENT, REPLY),
+]
+
+
+def timed_session(events: list[tuple[float, Direction, bytes]], start_ns: int) -> list:
+    """Frames of a TCP session whose messages leave at the given times (each acknowledged 1 ms
+    later; handshake 3 ms before the first message, close 1 s after the last)."""
+    session = TcpSession("10.0.0.5", 40000, "198.51.100.7", 443, start_ns=start_ns)
+    segments = session.segments([(d, m) for _, d, m in events])
+    times = [start_ns - 3_000_000, start_ns - 2_000_000, start_ns - 1_000_000]
+    for t, _, _ in events:
+        at = start_ns + round(t * SECOND_NS)
+        times += [at, at + 1_000_000]
+    end = times[-1] + SECOND_NS
+    times += [end, end + 1_000_000, end + 2_000_000]
+    assert len(times) == len(segments)
+    return [
+        (ts, frame(session.packet(seg), LinkType.ETHERNET))
+        for ts, seg in zip(times, segments, strict=True)
+    ]
+
+
+def test_opens_and_their_intervals_follow_the_timeline(tmp_path: Path) -> None:
+    h = headers(tmp_path, timed_session(TIMELINE, START))
+    (row,) = records_from_headers(h, slice_ns=3600 * SECOND_NS).to_pylist()
+    assert row["src_port"] == 40000  # oriented client -> server
+    assert (row["opens"], row["rev_opens"]) == (4, 3)
+    # Client opens at 0, 13, 41, 70 s; server opens at 10, 25, 40 s.
+    assert row["open_gaps"] == 3
+    assert row["open_gap_sum"] == pytest.approx(70.0)
+    assert row["open_gap_sumsq"] == pytest.approx(13**2 + 28**2 + 29**2)
+    assert row["rev_open_gaps"] == 2
+    assert row["rev_open_gap_sum"] == pytest.approx(30.0)
+    assert row["rev_open_gap_sumsq"] == pytest.approx(2 * 15**2)
+    assert row["tls"] is False  # JSON, not TLS records
+
+
+def test_intervals_count_in_the_slice_of_the_later_open(tmp_path: Path) -> None:
+    h = headers(tmp_path, timed_session(TIMELINE, START))
+    first, second = records_from_headers(h, slice_ns=MINUTE).to_pylist()
+    assert (first["opens"], first["rev_opens"], second["opens"], second["rev_opens"]) == (
+        3,
+        3,
+        1,
+        0,
+    )
+    assert (first["open_gaps"], second["open_gaps"]) == (2, 1)
+    assert second["open_gap_sum"] == pytest.approx(29.0)
+    assert first["open_gap_sum"] + second["open_gap_sum"] == pytest.approx(70.0)
+
+
+def test_a_batch_starting_mid_conversation_does_not_guess_an_open(tmp_path: Path) -> None:
+    packets = sorted(timed_session(TIMELINE, START), key=lambda r: r[0])
+    late = [p for p in packets if p[0] >= START + 13_500_000_000]  # from the 13.5 s submit
+    h = headers(tmp_path, late)
+    (row,) = records_from_headers(h, slice_ns=3600 * SECOND_NS).to_pylist()
+    # The 13.5 s submit may follow a payload the batch did not see: not an open.
+    assert (row["opens"], row["rev_opens"]) == (2, 2)  # 41, 70 s; 25, 40 s
+    assert (row["open_gaps"], row["rev_open_gaps"]) == (1, 1)
+
+
+def test_tls_records_are_marked(tmp_path: Path) -> None:
+    hello = client_hello()
+    app = b"\x17\x03\x03\x00\x40" + bytes(64)
+    events = [(0.0, Direction.TO_SERVER, hello), (2.0, Direction.TO_CLIENT, app)]
+    h = headers(tmp_path, timed_session(events, START))
+    (row,) = records_from_headers(h, slice_ns=MINUTE).to_pylist()
+    assert row["tls"] is True
+    # A record header claiming more than TLS allows is not TLS.
+    events = [(0.0, Direction.TO_SERVER, b"\x17\x03\x03\xff\xff" + bytes(64))]
+    h = headers(tmp_path, timed_session(events, START), name="not-tls.pcap")
+    (row,) = records_from_headers(h, slice_ns=MINUTE).to_pylist()
+    assert row["tls"] is False
+
+
+def _requests_after_silence(h: PacketHeaders, client_port: int) -> tuple[int, int]:
+    """Oracle from the payload text: JSON-RPC *requests* (with a method) by the client and by
+    the server that follow a second without payload (or begin the connection)."""
+    last = None
+    counts = [0, 0]
+    for i in np.flatnonzero(h.payload_len > 0).tolist():
+        ts = int(h.ts_ns[i])
+        data = bytes(h.buf[h.payload_off[i] : h.payload_off[i] + h.payload_len[i]])
+        if (last is None or ts - last >= SECOND_NS) and b'"method"' in data:
+            counts[0 if int(h.sport[i]) == client_port else 1] += 1
+        last = ts
+    return counts[0], counts[1]
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize(
+    "name",
+    ["mining/local_xmrig_stratum_loopback.pcap", "mining/local_cpuminer_vs_npm_stratum_pool.pcap"],
+)
+def test_real_stratum_opens_are_submits_and_jobs(corpus: Path, name: str) -> None:
+    """In a real pool session, what opens an exchange is a request (a share submit or login by
+    the miner, a job or difficulty push by the pool), never a reply."""
+    h = decode_headers(read_capture(corpus / name))
+    flows = records_from_headers(h, slice_ns=3600 * SECOND_NS)
+    (row,) = flows.filter(pc.equal(flows["protocol"], 6)).to_pylist()
+    client, server = _requests_after_silence(h, row["src_port"])
+    assert (row["opens"], row["rev_opens"]) == (client, server)
+    assert row["opens"] >= 3  # shares are submitted unsolicited
+    assert row["tls"] is False
+
+
+@pytest.mark.corpus
+def test_real_tls_pool_session_is_marked_tls(corpus: Path) -> None:
+    flows, _ = read_capture_flows([corpus / "mining/local_xmrig_stratum_tls_loopback.pcap"])
+    tcp = flows.filter(pc.equal(flows["protocol"], 6))
+    assert pc.all(tcp["tls"]).as_py() is True
+    assert pc.sum(tcp["opens"]).as_py() >= 2  # the miner's submits open exchanges under TLS

@@ -86,6 +86,7 @@ def test_eve_flows_match_the_capture(corpus: Path, tmp_path: Path) -> None:
     assert (packets, ip_bytes) == capture_totals(capture)
     with_sni = table.filter(pc.is_valid(table["sni"]))
     assert with_sni.num_rows > 0
+    assert set(with_sni["tls"].to_pylist()) == {True}  # a tls event matched the flow
     assert all(len(h) == 32 for h in with_sni["ja3"].to_pylist() if h)
     # a name was looked up before most TLS connections of this phone capture
     assert pc.sum(pc.is_valid(with_sni["dns_name"])).as_py() > 0

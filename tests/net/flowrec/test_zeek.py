@@ -167,6 +167,8 @@ def test_conn_ssl_dns_joined(logs: list[Path]) -> None:
     )
     assert tls["end_ns"] - tls["start_ns"] == 600_500_000_000
     assert tls["sni"] == "pool.example.net" and tls["ja3"] == "0123456789abcdef0123456789abcdef"
+    assert tls["tls"] is True  # ssl.log matched it; conversations without an ssl.log row: null
+    assert {r["tls"] for port, r in rows.items() if port != 443} == {None}
     # the look-up just before the connection names it; the one after does not
     assert tls["dns_name"] == "pool.example.net"
     assert tls["initiator"] == 1 and tls["tcp_flags"] & 0x13 == 0x13

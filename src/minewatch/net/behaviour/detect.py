@@ -5,14 +5,18 @@ turns every conversation whose calibrated probability reaches the model's thresh
 :class:`~minewatch.findings.Finding`:
 
 * ``detector`` is ``flow-behaviour`` and ``confidence`` the calibrated probability;
-* ``protocol`` is ``stratum-tls`` when a TLS ClientHello was seen on the conversation, else
+* ``protocol`` is ``stratum-tls`` when the conversation carried TLS (a ClientHello, or
+  payloads that begin with TLS record headers), else
   ``stratum``: flow behaviour shows a pool protocol of the Stratum family but cannot read which
   one; where packets are available the payload recognisers name it, and their finding wins
   when findings are merged by key;
 * ``evidence`` holds the features that pushed the score up most, as short sentences with the
   measured values, plus a pool-name match of the SNI or DNS name against the bundled pool list.
 
-Conversations observed for less than the model's ``min_span_s`` are not judged.
+Conversations observed for less than the model's ``min_span_s`` (five minutes for the bundled
+model) are not judged: a shorter conversation has not shown enough job pushes and share
+submits for its rhythm to separate it from a poller or a heartbeat; the detector stays silent on
+it until it has lasted that long (a live monitor judges it again later).
 
 Example::
 
@@ -59,7 +63,6 @@ _PHRASES: dict[str, Callable[[dict[str, Any]], str]] = {
     "conn_count": lambda r: f"{int(r['conn_count'])} connection(s) to the same server and port",
     "reconnects_per_hour": lambda r: f"reconnects ~{r['reconnects_per_hour']:.1f} times/hour",
     "coverage": lambda r: f"traffic in {100 * r['coverage']:.0f} % of its minutes",
-    "max_gap_s": lambda r: f"never silent for more than {r['max_gap_s']:.0f} s",
     "slices": lambda r: f"active in {int(r['slices'])} one-minute slices",
     "rate_cv": lambda r: f"steady packet rate (variation {r['rate_cv']:.2f} between minutes)",
     "pkts_up_per_min": lambda r: f"client sends ~{r['pkts_up_per_min']:.1f} packets/min",
@@ -80,6 +83,25 @@ _PHRASES: dict[str, Callable[[dict[str, Any]], str]] = {
     "up_pkt_share": lambda r: f"client sends {100 * r['up_pkt_share']:.0f} % of the packets",
     "msg_share_up": lambda r: f"{100 * r['msg_share_up']:.0f} % of client packets carry data",
     "msg_share_down": lambda r: f"{100 * r['msg_share_down']:.0f} % of server packets carry data",
+    "opens_up_per_min": lambda r: (
+        f"client speaks first after a silence ~{r['opens_up_per_min']:.1f} times/min "
+        "(share submits)"
+    ),
+    "opens_down_per_min": lambda r: (
+        f"server speaks first after a silence ~{r['opens_down_per_min']:.1f} times/min (job pushes)"
+    ),
+    "server_open_share": lambda r: (
+        f"server opens {100 * r['server_open_share']:.0f} % of the exchanges unsolicited"
+    ),
+    "both_open": lambda r: (
+        "both sides speak first in turn" if r["both_open"] else "only one side speaks first"
+    ),
+    "open_gap_up_s": lambda r: f"client opens every ~{r['open_gap_up_s']:.0f} s on average",
+    "open_gap_down_s": lambda r: f"server pushes every ~{r['open_gap_down_s']:.0f} s on average",
+    "open_cv_up": lambda r: (
+        f"client opens at irregular, Poisson-like times (variation {r['open_cv_up']:.2f})"
+    ),
+    "open_cv_down": lambda r: f"server push intervals vary by {r['open_cv_down']:.2f} (jittered)",
 }
 
 
@@ -152,7 +174,7 @@ def _finding(
             evidence.append(f"{label} {name} belongs to the mining pool {entry.pool}")
             break
     if row.get("tls_seen"):
-        evidence.append("encrypted (TLS ClientHello seen)")
+        evidence.append("encrypted (TLS seen)")
     return Finding(
         verdict=Verdict.MINING,
         protocol="stratum-tls" if row.get("tls_seen") else "stratum",

@@ -38,7 +38,9 @@ __all__ = [
     "Anchor",
     "Evaluation",
     "Rate",
+    "TrainingRun",
     "evaluate",
+    "is_encrypted_kind",
     "render_report",
     "train_and_evaluate",
     "upper_bound",
@@ -123,15 +125,31 @@ class Evaluation:
     missed: list[tuple[str, str, float]] = field(default_factory=list)
 
 
-def evaluate(data: Dataset, probability: np.ndarray, threshold: float) -> Evaluation:
+def is_encrypted_kind(kind: str) -> bool:
+    """Whether a label's kind is mining over TLS: ``stratum-tls`` (corpus), ``*-tls`` (a miner's
+    own TLS) or ``*-stunnel`` (TLS put in front by a tunnel). Judged by the label, not by what
+    the capture shows: recordings cut at 256 bytes hide their ClientHellos."""
+    return kind == "stratum-tls" or kind.endswith(("-tls", "-stunnel"))
+
+
+def evaluate(
+    data: Dataset,
+    probability: np.ndarray,
+    threshold: float,
+    flagged: np.ndarray | None = None,
+) -> Evaluation:
     """Rates of :class:`Evaluation` from out-of-fold probabilities (``NaN``: not judged, which
-    counts as not flagged: the detector stays silent on such a conversation)."""
+    counts as not flagged: the detector stays silent on such a conversation). ``flagged``, when
+    given, holds the decisions (nested thresholds, see
+    :func:`~minewatch.net.behaviour.train.fit_model`) instead of ``probability >= threshold``."""
     prob = np.asarray(probability, dtype=np.float64)
-    flagged = np.nan_to_num(prob, nan=-1.0) >= threshold
+    if flagged is None or flagged.shape[0] != prob.shape[0]:
+        flagged = np.nan_to_num(prob, nan=-1.0) >= threshold
     whole = np.array([w is None for w in data.window_s], dtype=bool)
     mining = data.y == 1
     long = data.span_s >= LONG_S
     judged = ~np.isnan(prob)
+    encrypted = np.array([is_encrypted_kind(k) for k in data.kinds], dtype=bool)
 
     def rate(mask: np.ndarray) -> Rate:
         return Rate(int((flagged & mask).sum()), int(mask.sum()))
@@ -156,7 +174,7 @@ def evaluate(data: Dataset, probability: np.ndarray, threshold: float) -> Evalua
     ]
     return Evaluation(
         threshold=threshold,
-        recall_long_encrypted=rate(whole & mining & long & (data.tls == 1)),
+        recall_long_encrypted=rate(whole & mining & long & encrypted),
         recall_long=rate(whole & mining & long),
         recall_judged=rate(whole & mining & judged),
         recall_windows={
@@ -241,7 +259,14 @@ def render_report(
         f"{summary.get('benign_rows')} benign) in {summary.get('groups')} groups, "
         f"{summary.get('folds')} folds, seed {summary.get('seed')}",
         "",
-        f"## Headline (threshold {ev.threshold:.2f} on the calibrated probability)",
+        f"## Headline (threshold {ev.threshold:.3f} on the calibrated probability)",
+        "",
+        f"The threshold is the lowest that flags at most {summary.get('target_fp')} of the benign",
+        f"conversations observed ≥ {summary.get('judge_span_s')} s out of fold. The decisions",
+        "counted below are nested: each outer fold's calibration and threshold come from an inner",
+        "grouped cross-validation of its own training part, so no row is judged by a threshold",
+        "chosen on its own score. Encrypted means the label's kind (stratum-tls, *-tls,",
+        "*-stunnel), not whether a ClientHello could be parsed.",
         "",
         "| measure | count | 95 % bound |",
         "|---|---|---|",
@@ -253,8 +278,10 @@ def render_report(
         "",
         "A count of zero bounds the rate by about 3/n only: with the few thousand benign flows",
         "here a zero does not demonstrate 1e-4 per flow.",
-        "Conversations not judged (observed for less than the minimum span, or in a fold",
-        f"whose training split lacked a class): {ev.unscored}; they count as not flagged.",
+        "Conversations not judged (observed for less than the judging span of",
+        f"{summary.get('judge_span_s')} s, or in a fold whose training split lacked a class):",
+        f"{ev.unscored}; they count as not flagged. Windows shorter than the judging span are",
+        "trained on but not judged, so their recall below is zero by design.",
         "",
         "## Recall on partial windows (first minutes of a recording)",
         "",
@@ -305,7 +332,7 @@ def train_and_evaluate(
     recordings: Path | None,
     *,
     seed: int = 7,
-    model_id: str = "flow-model-v1",
+    model_id: str = "flow-model-v2",
 ) -> TrainingRun:
     """Train on the corpus and/or recordings (``labels.csv``), cross-validated; evaluate."""
     sets: list[LabelledFlows] = []
@@ -323,5 +350,5 @@ def train_and_evaluate(
         )
     data = build_dataset(sets)
     fit = fit_model(data, seed=seed, model_id=model_id)
-    ev = evaluate(data, fit.oof_probability, fit.model.threshold)
+    ev = evaluate(data, fit.oof_probability, fit.model.threshold, fit.oof_flagged)
     return TrainingRun(data, fit, ev, sources)

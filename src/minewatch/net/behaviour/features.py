@@ -16,7 +16,19 @@ conversation ``(client_ip, server_ip, server_port, transport)``:
    unidirectional records of the two directions then fall on one key and are added up;
 2. cut the records into one-minute buckets per connection (slices of a capture or a live meter
    already are; NetFlow's active-timeout records and Zeek's per-connection summaries stay whole);
-3. aggregate connections, slices and the conversation.
+3. aggregate slices into connections and connections into the conversation, each level one
+   hash group-by over the level below (no joins, no window functions: sums of values and of
+   squares carry the spreads upwards, which keeps the query fast on one core and identical on
+   Spark).
+
+Who speaks first after a silence, and how regularly, is the physics that survives TLS: a pool
+pushes jobs unsolicited (the server opens, every ~10-60 s, jittered or at block times), a miner
+submits shares at Poisson times (the client opens, intervals with a coefficient of variation near
+1) and the pool answers each; pollers, scrapers and RPC clients open from the client side only at
+a fixed period (variation near 0); heartbeats are periodic from one side; ``top`` over SSH is
+server-opened and periodic. ``opens_*``, ``server_open_share``, ``both_open`` and
+``open_cv_*`` carry that (packet sources only: NetFlow, Zeek and Suricata cannot see it, and
+the model then works from the aggregate features alone).
 
 Features a source cannot provide are NULL (payload-packet counts from NetFlow; slice regularity
 from one summary record per connection); the model handles missing values.
@@ -56,7 +68,6 @@ FEATURE_NAMES: tuple[str, ...] = (
     "conn_count",
     "reconnects_per_hour",
     "coverage",
-    "max_gap_s",
     "slices",
     "rate_cv",
     "pkts_up_per_min",
@@ -71,6 +82,14 @@ FEATURE_NAMES: tuple[str, ...] = (
     "up_pkt_share",
     "msg_share_up",
     "msg_share_down",
+    "opens_up_per_min",
+    "opens_down_per_min",
+    "server_open_share",
+    "both_open",
+    "open_gap_up_s",
+    "open_gap_down_s",
+    "open_cv_up",
+    "open_cv_down",
 )
 """Numeric features the model reads, in this order (units in :data:`FEATURE_DOC`)."""
 
@@ -80,7 +99,6 @@ FEATURE_DOC: dict[str, str] = {
     "conn_count": "connections (distinct client ports) in the conversation",
     "reconnects_per_hour": "connections per hour of span beyond the first",
     "coverage": "share of the span that had traffic, in one-minute slices (0-1)",
-    "max_gap_s": "longest silence between slices, seconds (NULL with one slice)",
     "slices": "one-minute slices (or summary records) with traffic",
     "rate_cv": "coefficient of variation of packets per minute across slices (NULL below 3)",
     "pkts_up_per_min": "client→server packets per connection-minute",
@@ -95,6 +113,15 @@ FEATURE_DOC: dict[str, str] = {
     "up_pkt_share": "client's share of the packets (0-1)",
     "msg_share_up": "share of client→server packets that carried payload (packet sources)",
     "msg_share_down": "share of server→client packets that carried payload (packet sources)",
+    "opens_up_per_min": "exchanges the client opened (spoke first after >= 1 s of silence) per "
+    "connection-minute (packet sources)",
+    "opens_down_per_min": "exchanges the server opened per connection-minute (packet sources)",
+    "server_open_share": "share of the opened exchanges that the server opened (0-1)",
+    "both_open": "1 when both sides opened at least two exchanges, else 0 (packet sources)",
+    "open_gap_up_s": "mean seconds between the client's consecutive opens",
+    "open_gap_down_s": "mean seconds between the server's consecutive opens",
+    "open_cv_up": "coefficient of variation of the client's open intervals (NULL below 3)",
+    "open_cv_down": "coefficient of variation of the server's open intervals (NULL below 3)",
 }
 
 FEATURE_SQL = """
@@ -113,7 +140,7 @@ endpoint_peers AS (
     GROUP BY ip, port, protocol
 ),
 oriented AS (
-    SELECT f.*,
+    SELECT
         CASE
             WHEN f.initiator = 1 THEN TRUE
             WHEN f.initiator = 2 THEN FALSE
@@ -122,7 +149,13 @@ oriented AS (
             WHEN f.src_port > f.dst_port THEN TRUE
             WHEN f.src_port < f.dst_port THEN FALSE
             ELSE TRUE
-        END AS fwd
+        END AS fwd,
+        f.src_ip, f.dst_ip, f.src_port, f.dst_port, f.protocol, f.start_ns, f.end_ns,
+        f.packets, f.rev_packets, f.bytes, f.rev_bytes,
+        f.payload_packets, f.rev_payload_packets, f.opens, f.rev_opens,
+        f.open_gaps, f.open_gap_sum, f.open_gap_sumsq,
+        f.rev_open_gaps, f.rev_open_gap_sum, f.rev_open_gap_sumsq,
+        f.tls, f.sni, f.ja3, f.ja4, f.dns_name, f.source
     FROM flows f
     LEFT JOIN endpoint_peers ps
         ON f.initiator = 0 AND ps.ip = f.src_ip AND ps.port = f.src_port
@@ -137,8 +170,7 @@ rec AS (
         CASE WHEN fwd THEN dst_ip ELSE src_ip END AS server_ip,
         CASE WHEN fwd THEN dst_port ELSE src_port END AS server_port,
         CASE WHEN fwd THEN src_port ELSE dst_port END AS client_port,
-        CASE protocol WHEN 6 THEN 'tcp' WHEN 17 THEN 'udp'
-            ELSE concat('ip', CAST(protocol AS STRING)) END AS transport,
+        protocol,
         start_ns, end_ns,
         start_ns - start_ns % 60000000000 AS bucket,
         CASE WHEN fwd THEN packets ELSE rev_packets END AS pk_up,
@@ -147,75 +179,80 @@ rec AS (
         CASE WHEN fwd THEN rev_bytes ELSE bytes END AS by_down,
         CASE WHEN fwd THEN payload_packets ELSE rev_payload_packets END AS pl_up,
         CASE WHEN fwd THEN rev_payload_packets ELSE payload_packets END AS pl_down,
+        CASE WHEN fwd THEN opens ELSE rev_opens END AS op_up,
+        CASE WHEN fwd THEN rev_opens ELSE opens END AS op_down,
+        CASE WHEN fwd THEN open_gaps ELSE rev_open_gaps END AS og_up,
+        CASE WHEN fwd THEN open_gap_sum ELSE rev_open_gap_sum END AS ogs_up,
+        CASE WHEN fwd THEN open_gap_sumsq ELSE rev_open_gap_sumsq END AS ogq_up,
+        CASE WHEN fwd THEN rev_open_gaps ELSE open_gaps END AS og_down,
+        CASE WHEN fwd THEN rev_open_gap_sum ELSE open_gap_sum END AS ogs_down,
+        CASE WHEN fwd THEN rev_open_gap_sumsq ELSE open_gap_sumsq END AS ogq_down,
+        CASE WHEN tls OR sni IS NOT NULL OR ja3 IS NOT NULL OR ja4 IS NOT NULL
+            THEN 1 ELSE 0 END AS tls_i,
         sni, ja3, ja4, dns_name, source
     FROM oriented
 ),
 slices AS (
-    SELECT client_ip, server_ip, server_port, transport, client_port, bucket,
+    SELECT client_ip, server_ip, server_port, protocol, client_port, bucket,
         min(start_ns) AS s_start, max(end_ns) AS s_end,
-        sum(pk_up + pk_down) AS s_packets
+        sum(pk_up) AS pk_up, sum(pk_down) AS pk_down, sum(by_up) AS by_up,
+        sum(by_down) AS by_down, sum(pl_up) AS pl_up, sum(pl_down) AS pl_down,
+        sum(op_up) AS op_up, sum(op_down) AS op_down,
+        sum(og_up) AS og_up, sum(ogs_up) AS ogs_up, sum(ogq_up) AS ogq_up,
+        sum(og_down) AS og_down, sum(ogs_down) AS ogs_down, sum(ogq_down) AS ogq_down,
+        max(tls_i) AS tls_i, max(sni) AS sni, max(ja3) AS ja3, max(ja4) AS ja4,
+        max(dns_name) AS dns_name, min(source) AS source
     FROM rec
-    GROUP BY client_ip, server_ip, server_port, transport, client_port, bucket
-),
-slice_rates AS (
-    SELECT client_ip, server_ip, server_port, transport, s_start, s_end,
-        CAST(s_packets AS DOUBLE) * 60000000000.0
-            / CAST(greatest(s_end - s_start, 60000000000) AS DOUBLE) AS rate,
-        CAST(greatest(s_end - s_start, 60000000000) AS DOUBLE) AS covered_ns,
-        s_start - max(s_end) OVER (
-            PARTITION BY client_ip, server_ip, server_port, transport
-            ORDER BY s_start, s_end
-            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
-        ) AS gap_ns
-    FROM slices
-),
-slice_stats AS (
-    SELECT client_ip, server_ip, server_port, transport,
-        count(*) AS n_slices,
-        avg(rate) AS rate_mean,
-        stddev_samp(rate) AS rate_sd,
-        sum(covered_ns) AS covered_ns,
-        max(greatest(gap_ns, 0)) AS max_gap_ns
-    FROM slice_rates
-    GROUP BY client_ip, server_ip, server_port, transport
+    GROUP BY client_ip, server_ip, server_port, protocol, client_port, bucket
 ),
 conns AS (
-    SELECT client_ip, server_ip, server_port, transport, client_port,
-        max(end_ns) - min(start_ns) AS conn_ns
-    FROM rec
-    GROUP BY client_ip, server_ip, server_port, transport, client_port
+    SELECT client_ip, server_ip, server_port, protocol, client_port,
+        min(s_start) AS c_start, max(s_end) AS c_end,
+        count(*) AS c_slices,
+        sum(rate) AS c_rate, sum(rate * rate) AS c_rate_sq, sum(covered_ns) AS c_covered,
+        sum(pk_up) AS pk_up, sum(pk_down) AS pk_down, sum(by_up) AS by_up,
+        sum(by_down) AS by_down, sum(pl_up) AS pl_up, sum(pl_down) AS pl_down,
+        sum(op_up) AS op_up, sum(op_down) AS op_down,
+        sum(og_up) AS og_up, sum(ogs_up) AS ogs_up, sum(ogq_up) AS ogq_up,
+        sum(og_down) AS og_down, sum(ogs_down) AS ogs_down, sum(ogq_down) AS ogq_down,
+        max(tls_i) AS tls_i, max(sni) AS sni, max(ja3) AS ja3, max(ja4) AS ja4,
+        max(dns_name) AS dns_name, min(source) AS source
+    FROM (
+        SELECT *,
+            CAST(pk_up + pk_down AS DOUBLE) * 60000000000.0
+                / CAST(greatest(s_end - s_start, 60000000000) AS DOUBLE) AS rate,
+            CAST(greatest(s_end - s_start, 60000000000) AS DOUBLE) AS covered_ns
+        FROM slices
+    ) r
+    GROUP BY client_ip, server_ip, server_port, protocol, client_port
 ),
-conn_stats AS (
-    SELECT client_ip, server_ip, server_port, transport,
-        count(*) AS n_conn, max(conn_ns) AS max_conn_ns, sum(conn_ns) AS sum_conn_ns
-    FROM conns
-    GROUP BY client_ip, server_ip, server_port, transport
-),
-conv AS (
-    SELECT client_ip, server_ip, server_port, transport,
-        min(start_ns) AS first_seen_ns, max(end_ns) AS last_seen_ns,
+joined AS (
+    SELECT client_ip, server_ip, server_port, protocol,
+        min(c_start) AS first_seen_ns, max(c_end) AS last_seen_ns,
+        count(*) AS n_conn, max(c_end - c_start) AS max_conn_ns,
+        sum(c_end - c_start) AS sum_conn_ns,
+        sum(c_slices) AS n_slices, sum(c_rate) AS rate_sum, sum(c_rate_sq) AS rate_sq,
+        sum(c_covered) AS covered_ns,
         sum(pk_up) AS packets_up, sum(pk_down) AS packets_down,
         sum(by_up) AS bytes_up, sum(by_down) AS bytes_down,
         sum(pl_up) AS payload_up, sum(pl_down) AS payload_down,
+        sum(op_up) AS opens_up, sum(op_down) AS opens_down,
+        CAST(sum(og_up) AS DOUBLE) AS og_up, sum(ogs_up) AS ogs_up, sum(ogq_up) AS ogq_up,
+        CAST(sum(og_down) AS DOUBLE) AS og_down, sum(ogs_down) AS ogs_down,
+        sum(ogq_down) AS ogq_down,
         max(sni) AS sni, max(ja3) AS ja3, max(ja4) AS ja4, max(dns_name) AS dns_name,
-        max(CASE WHEN sni IS NOT NULL OR ja3 IS NOT NULL OR ja4 IS NOT NULL
-            THEN 1 ELSE 0 END) AS tls_seen,
-        min(source) AS source
-    FROM rec
-    GROUP BY client_ip, server_ip, server_port, transport
-),
-joined AS (
-    SELECT c.*, k.n_conn, k.max_conn_ns, k.sum_conn_ns,
-        s.n_slices, s.rate_mean, s.rate_sd, s.covered_ns, s.max_gap_ns,
-        CAST(greatest(k.sum_conn_ns, 60000000000) AS DOUBLE) / 60000000000.0 AS conn_min
-    FROM conv c
-    JOIN conn_stats k USING (client_ip, server_ip, server_port, transport)
-    JOIN slice_stats s USING (client_ip, server_ip, server_port, transport)
+        max(tls_i) AS tls_seen, min(source) AS source,
+        CAST(greatest(sum(c_end - c_start), 60000000000) AS DOUBLE) / 60000000000.0 AS conn_min
+    FROM conns
+    GROUP BY client_ip, server_ip, server_port, protocol
 )
 SELECT
-    client_ip, server_ip, server_port, transport, first_seen_ns, last_seen_ns,
+    client_ip, server_ip, server_port,
+    CASE protocol WHEN 6 THEN 'tcp' WHEN 17 THEN 'udp'
+        ELSE concat('ip', CAST(protocol AS STRING)) END AS transport,
+    first_seen_ns, last_seen_ns,
     n_conn AS connections, sni, ja3, ja4, dns_name, tls_seen, source,
-    packets_up, packets_down, bytes_up, bytes_down,
+    packets_up, packets_down, bytes_up, bytes_down, opens_up, opens_down,
     CAST(last_seen_ns - first_seen_ns AS DOUBLE) / 1e9 AS span_s,
     CAST(max_conn_ns AS DOUBLE) / 1e9 AS max_conn_s,
     CAST(n_conn AS DOUBLE) AS conn_count,
@@ -224,9 +261,11 @@ SELECT
         AS reconnects_per_hour,
     least(1.0, covered_ns
         / CAST(greatest(last_seen_ns - first_seen_ns, 60000000000) AS DOUBLE)) AS coverage,
-    CASE WHEN n_slices > 1 THEN CAST(max_gap_ns AS DOUBLE) / 1e9 END AS max_gap_s,
     CAST(n_slices AS DOUBLE) AS slices,
-    CASE WHEN n_slices >= 3 AND rate_mean > 0 THEN rate_sd / rate_mean END AS rate_cv,
+    CASE WHEN n_slices >= 3 AND rate_sum > 0 THEN
+        sqrt(greatest(rate_sq - rate_sum * rate_sum / n_slices, 0.0) / (n_slices - 1.0))
+            * n_slices / rate_sum
+    END AS rate_cv,
     CAST(packets_up AS DOUBLE) / conn_min AS pkts_up_per_min,
     CAST(packets_down AS DOUBLE) / conn_min AS pkts_down_per_min,
     CAST(bytes_up AS DOUBLE) / conn_min AS bytes_up_per_min,
@@ -239,9 +278,24 @@ SELECT
     CAST(packets_up AS DOUBLE) / CAST(nullif(packets_up + packets_down, 0) AS DOUBLE)
         AS up_pkt_share,
     CAST(payload_up AS DOUBLE) / CAST(nullif(packets_up, 0) AS DOUBLE) AS msg_share_up,
-    CAST(payload_down AS DOUBLE) / CAST(nullif(packets_down, 0) AS DOUBLE) AS msg_share_down
+    CAST(payload_down AS DOUBLE) / CAST(nullif(packets_down, 0) AS DOUBLE) AS msg_share_down,
+    CAST(opens_up AS DOUBLE) / conn_min AS opens_up_per_min,
+    CAST(opens_down AS DOUBLE) / conn_min AS opens_down_per_min,
+    CAST(opens_down AS DOUBLE) / CAST(nullif(opens_up + opens_down, 0) AS DOUBLE)
+        AS server_open_share,
+    CASE WHEN opens_up IS NULL OR opens_down IS NULL THEN NULL
+        WHEN opens_up >= 2 AND opens_down >= 2 THEN 1.0 ELSE 0.0 END AS both_open,
+    ogs_up / nullif(og_up, 0.0) AS open_gap_up_s,
+    ogs_down / nullif(og_down, 0.0) AS open_gap_down_s,
+    CASE WHEN og_up >= 3 AND ogs_up > 0 THEN
+        sqrt(greatest(ogq_up - ogs_up * ogs_up / og_up, 0.0) / (og_up - 1.0)) * og_up / ogs_up
+    END AS open_cv_up,
+    CASE WHEN og_down >= 3 AND ogs_down > 0 THEN
+        sqrt(greatest(ogq_down - ogs_down * ogs_down / og_down, 0.0) / (og_down - 1.0))
+            * og_down / ogs_down
+    END AS open_cv_down
 FROM joined
-ORDER BY first_seen_ns, client_ip, server_ip, server_port, transport
+ORDER BY first_seen_ns, client_ip, server_ip, server_port, protocol
 """
 """The feature query over a table named ``flows``; see the module text."""
 

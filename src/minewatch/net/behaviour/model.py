@@ -38,7 +38,7 @@ __all__ = ["MODEL_FORMAT", "FlowModel", "Tree"]
 
 MODEL_FORMAT = "minewatch-flow-model"
 _FORMAT_VERSION = 1
-_BUNDLED = "flow-model-v1.json"
+_BUNDLED = "flow-model-v2.json"
 _EPS = 1e-6
 
 
@@ -267,7 +267,7 @@ class FlowModel:
 
     @classmethod
     def bundled(cls) -> FlowModel:
-        """The model shipped with minewatch (``models/flow-model-v1.json``)."""
+        """The model shipped with minewatch (``models/flow-model-v2.json``)."""
         text = (
             resources.files("minewatch.net.behaviour")
             .joinpath("models", _BUNDLED)

@@ -44,7 +44,9 @@ from minewatch.net.flowrec.from_packets import capture_flows
 from minewatch.net.flowrec.table import conform
 
 __all__ = [
+    "DEFAULT_JUDGE_SPAN_S",
     "DEFAULT_MIN_SPAN_S",
+    "DEFAULT_TARGET_FP",
     "WINDOWS_S",
     "Dataset",
     "FitResult",
@@ -55,6 +57,7 @@ __all__ = [
     "corpus_sets",
     "fit_model",
     "load_flow_file",
+    "pick_threshold",
     "read_labels",
     "recording_sets",
     "tree_from_sklearn",
@@ -65,6 +68,17 @@ LabelKey = tuple[str, str, int, str]
 
 WINDOWS_S: tuple[float | None, ...] = (120.0, 300.0, 600.0, 1800.0, None)
 """Horizons each recording is read at (seconds from its first packet; ``None``: all of it)."""
+
+DEFAULT_TARGET_FP = 1e-3
+"""False positives per benign conversation the decision threshold aims at (the issue's bound
+without active probing)."""
+
+DEFAULT_JUDGE_SPAN_S = 300.0
+"""Conversations observed for less are not judged (the detector stays silent on them): a
+rhythm needs several intervals to show, and pools push jobs every 10-60 s and miners submit a
+few shares a minute, so five minutes hold five or more of each. The threshold is chosen on
+benign conversations of at least this span. The issue's recall target is on sessions of at
+least five minutes too."""
 
 DEFAULT_MIN_SPAN_S = 120.0
 """Conversations observed for less are neither trained on nor judged: under two minutes a pool
@@ -123,6 +137,8 @@ class FitResult:
     oof_probability: np.ndarray
     folds: int
     summary: dict[str, Any] = field(default_factory=dict)
+    oof_flagged: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    """Out-of-fold decisions with nested thresholds (see :func:`fit_model`)."""
 
 
 def _window_tables(flows: pa.Table) -> Iterable[tuple[float | None, pa.Table]]:
@@ -261,51 +277,123 @@ def _platt(raw: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(lr.coef_[0, 0]), float(lr.intercept_[0])
 
 
+def _calibrated(raw: np.ndarray, a: float, b: float) -> np.ndarray:
+    p = np.clip(raw, 1e-6, 1 - 1e-6)
+    out: np.ndarray = 1.0 / (1.0 + np.exp(-(a * np.log(p / (1 - p)) + b)))
+    return out
+
+
+def pick_threshold(benign: np.ndarray, target_fp: float, floor: float) -> float:
+    """The lowest threshold that flags at most ``target_fp`` of the benign scores given (and
+    never below ``floor``). With few benign rows that means flagging none of them: the
+    threshold sits just above the highest benign score."""
+    benign = np.sort(np.asarray(benign, dtype=np.float64)[~np.isnan(benign)])[::-1]
+    if benign.shape[0] == 0:
+        return floor
+    allowed = int(np.floor(target_fp * benign.shape[0]))
+    if allowed >= benign.shape[0]:
+        return floor
+    return float(max(floor, np.nextafter(benign[allowed], np.inf)))
+
+
+def _grouped_oof(
+    x: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    folds: int,
+    seed: int,
+    n_estimators: int,
+) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+    """Out-of-fold raw scores of a grouped K-fold (NaN where a fold's training part lacked a
+    class) and the splits used."""
+    from sklearn.model_selection import GroupKFold  # type: ignore[import-untyped]
+
+    oof = np.full(y.shape[0], np.nan)
+    n_groups = len(set(groups.tolist()))
+    if n_groups < 2:
+        return oof, []
+    k = max(2, min(folds, n_groups))
+    splitter = GroupKFold(n_splits=k, shuffle=True, random_state=seed)
+    splits = list(splitter.split(x, y, groups))
+    for train_idx, test_idx in splits:
+        if len(set(y[train_idx].tolist())) < 2:
+            continue
+        forest = _forest(seed, n_estimators).fit(x[train_idx], y[train_idx])
+        oof[test_idx] = _to_model(forest, "fold", 0.0, {}).raw_score(x[test_idx])
+    return oof, splits
+
+
 def fit_model(
     data: Dataset,
     *,
     seed: int = 0,
     n_estimators: int = 150,
     folds: int = 5,
+    inner_folds: int = 3,
     model_id: str = "flow-model",
     min_span_s: float = DEFAULT_MIN_SPAN_S,
-    threshold: float = 0.5,
+    judge_span_s: float = DEFAULT_JUDGE_SPAN_S,
+    target_fp: float = DEFAULT_TARGET_FP,
+    min_threshold: float = 0.5,
 ) -> FitResult:
-    """Grouped cross-validation (out-of-fold scores), Platt calibration on them, then the final
-    forest on all rows. Rows observed for less than ``min_span_s`` are left out."""
-    from sklearn.model_selection import GroupKFold  # type: ignore[import-untyped]
+    """Train the model and measure it honestly.
 
+    Grouped cross-validation gives out-of-fold scores; Platt calibration is fitted on them; the
+    decision threshold is the lowest that keeps the out-of-fold false-positive share of benign
+    rows at ``target_fp`` or below (:func:`pick_threshold`, never below ``min_threshold``); the
+    final forest is fitted on all rows. Because choosing a threshold on the scores it is judged
+    by would flatter it, the out-of-fold *decisions* (:attr:`FitResult.oof_flagged`) are nested:
+    each outer fold's threshold and calibration come from an inner grouped cross-validation of
+    that fold's training part only. Rows observed for less than ``min_span_s`` are left out of
+    training; rows observed for less than ``judge_span_s`` are trained on (early windows teach
+    the trees) but never judged, and the thresholds are chosen on longer benign rows only.
+    """
+    judge_span_s = max(judge_span_s, min_span_s)
     use = data.span_s >= min_span_s
     x, y = data.x[use], data.y[use]
+    long = data.span_s[use] >= judge_span_s
     groups = np.asarray(data.groups, dtype=object)[use]
     if len(set(y.tolist())) < 2:
         raise InputError(
             "training needs labelled mining and benign conversations observed for at least "
             f"{min_span_s:.0f} s; got {int(y.sum())} mining and {int((1 - y).sum())} benign"
         )
-    n_groups = len(set(groups.tolist()))
-    k = max(2, min(folds, n_groups))
-    oof = np.full(y.shape[0], np.nan)
-    if n_groups >= 2:
-        splitter = GroupKFold(n_splits=k, shuffle=True, random_state=seed)
-        for train_idx, test_idx in splitter.split(x, y, groups):
-            if len(set(y[train_idx].tolist())) < 2:
-                continue
-            forest = _forest(seed, n_estimators).fit(x[train_idx], y[train_idx])
-            fold_model = _to_model(forest, model_id, min_span_s, {})
-            oof[test_idx] = fold_model.raw_score(x[test_idx])
+    oof, splits = _grouped_oof(x, y, groups, folds, seed, n_estimators)
+    flagged = np.zeros(y.shape[0], dtype=bool)
+    for train_idx, test_idx in splits:
+        if np.isnan(oof[test_idx]).all():
+            continue
+        inner, _ = _grouped_oof(
+            x[train_idx], y[train_idx], groups[train_idx], inner_folds, seed, n_estimators
+        )
+        ok = ~np.isnan(inner)
+        a_in, b_in = _platt(inner[ok], y[train_idx][ok])
+        pick = ok & long[train_idx] & (y[train_idx] == 0)
+        t_in = pick_threshold(_calibrated(inner[pick], a_in, b_in), target_fp, min_threshold)
+        scores = oof[test_idx]
+        flagged[test_idx] = (
+            ~np.isnan(scores)
+            & long[test_idx]
+            & (_calibrated(np.nan_to_num(scores), a_in, b_in) >= t_in)
+        )
     judged = ~np.isnan(oof)
     a, b = _platt(oof[judged], y[judged])
+    pick = judged & long & (y == 0)
+    threshold = pick_threshold(_calibrated(oof[pick], a, b), target_fp, min_threshold)
     forest = _forest(seed, n_estimators).fit(x, y)
     summary = {
         "rows": int(y.shape[0]),
         "mining_rows": int(y.sum()),
         "benign_rows": int((1 - y).sum()),
-        "groups": n_groups,
-        "folds": k,
+        "groups": len(set(groups.tolist())),
+        "folds": len(splits),
+        "inner_folds": inner_folds,
         "seed": seed,
         "n_estimators": n_estimators,
         "min_span_s": min_span_s,
+        "judge_span_s": judge_span_s,
+        "target_fp": target_fp,
+        "threshold": threshold,
     }
     model = FlowModel(
         model_id=model_id,
@@ -314,13 +402,16 @@ def fit_model(
         calibration_a=a,
         calibration_b=b,
         threshold=threshold,
-        min_span_s=min_span_s,
+        min_span_s=judge_span_s,
         training=summary,
     )
+    rows = np.flatnonzero(use)
     oof_full = np.full(len(data), np.nan)
-    oof_full[np.flatnonzero(use)] = oof
+    oof_full[rows] = np.where(long, oof, np.nan)  # shorter rows are not judged
+    flagged_full = np.zeros(len(data), dtype=bool)
+    flagged_full[rows] = flagged
     prob = np.where(np.isnan(oof_full), np.nan, model.calibrate(np.nan_to_num(oof_full)))
-    return FitResult(model, oof_full, prob, k, summary)
+    return FitResult(model, oof_full, prob, len(splits), summary, flagged_full)
 
 
 # --- inputs -------------------------------------------------------------------------------------

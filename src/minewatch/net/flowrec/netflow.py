@@ -35,10 +35,10 @@ import pyarrow as pa
 from numba import njit
 
 from minewatch.net.flowrec.table import (
-    FLOW_SCHEMA,
     INITIATOR_DST,
     INITIATOR_SRC,
     INITIATOR_UNKNOWN,
+    assemble_flows,
     empty_flows,
 )
 
@@ -1056,15 +1056,9 @@ def flows_table(columns: dict[str, np.ndarray], exporters: list[str]) -> pa.Tabl
         "bytes": col("bytes", np.int64),
         "rev_packets": col("rev_packets", np.int64),
         "rev_bytes": col("rev_bytes", np.int64),
-        "payload_packets": pa.nulls(n, pa.int64()),
-        "rev_payload_packets": pa.nulls(n, pa.int64()),
         "tcp_flags": col("tcp_flags", np.int16),
         "initiator": col("initiator", np.int8),
-        "sni": pa.nulls(n, pa.string()),
-        "ja3": pa.nulls(n, pa.string()),
-        "ja4": pa.nulls(n, pa.string()),
-        "dns_name": pa.nulls(n, pa.string()),
         "source": pa.array([_SOURCE_NAMES.get(version, "netflow")]).take(pa.array(zeros)),
         "exporter": exporter_names.take(pa.array(np.asarray(columns["exporter"], np.int64))),
     }
-    return pa.Table.from_arrays([arrays[f.name] for f in FLOW_SCHEMA], schema=FLOW_SCHEMA)
+    return assemble_flows(arrays, n)

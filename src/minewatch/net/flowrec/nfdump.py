@@ -37,7 +37,7 @@ from numba import njit
 
 from minewatch.errors import InputError
 from minewatch.net.flowrec.netflow import ipv4_text, ipv6_text
-from minewatch.net.flowrec.table import FLOW_SCHEMA, INITIATOR_UNKNOWN, empty_flows
+from minewatch.net.flowrec.table import INITIATOR_UNKNOWN, assemble_flows, empty_flows
 
 __all__ = ["NFDUMP_MAGIC", "NfdumpResult", "looks_like_nfdump", "read_nfdump"]
 
@@ -463,18 +463,12 @@ def _decode_block(block: bytes, count: int, exporters: dict[int, str]) -> tuple[
         "bytes": pa.array(w64[g + 32].astype(np.int64)),
         "rev_packets": pa.array(q(np.where(cnt >= 0, cnt + 8, -1)).astype(np.int64)),
         "rev_bytes": pa.array(q(np.where(cnt >= 0, cnt + 16, -1)).astype(np.int64)),
-        "payload_packets": pa.nulls(n, pa.int64()),
-        "rev_payload_packets": pa.nulls(n, pa.int64()),
         "tcp_flags": pa.array(buf[g + 45].astype(np.int16)),
         "initiator": pa.array(np.full(n, INITIATOR_UNKNOWN, dtype=np.int8)),
-        "sni": pa.nulls(n, pa.string()),
-        "ja3": pa.nulls(n, pa.string()),
-        "ja4": pa.nulls(n, pa.string()),
-        "dns_name": pa.nulls(n, pa.string()),
         "source": pa.array(["nfdump"]).take(pa.array(np.zeros(n, dtype=np.int64))),
         "exporter": exporter,
     }
-    table = pa.Table.from_arrays([columns[f.name] for f in FLOW_SCHEMA], schema=FLOW_SCHEMA)
+    table = assemble_flows(columns, n)
     return table, problem.get(status, "")
 
 

@@ -101,7 +101,8 @@ def read_eve(path: str | Path, link_bytes: int = 14) -> tuple[pa.Table, list[str
                    greatest(raw_rev_bytes - rev_packets * {int(link_bytes)}, 0) AS rev_bytes,
                    tcp_flags,
                    CASE WHEN protocol = 6 AND flags_ts & 2 = 2 THEN 1 ELSE 0 END AS initiator,
-                   t.sni, t.ja3, t.ja4, 'suricata' AS source
+                   t.sni, t.ja3, t.ja4, 'suricata' AS source,
+                   CASE WHEN t.flow_id IS NOT NULL THEN true END AS tls
             FROM f LEFT JOIN tls t USING (flow_id)
             WHERE src_ip IS NOT NULL AND dst_ip IS NOT NULL AND start_ns IS NOT NULL
             ORDER BY start_ns

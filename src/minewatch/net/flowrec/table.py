@@ -37,6 +37,7 @@ __all__ = [
     "INITIATOR_SRC",
     "INITIATOR_UNKNOWN",
     "OPEN_IDLE_S",
+    "assemble_flows",
     "conform",
     "empty_flows",
     "flows_from_columns",
@@ -162,3 +163,18 @@ def conform(table: pa.Table) -> pa.Table:
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
             raise InputError(f"flow column {field.name!r}: {exc}") from exc
     return pa.Table.from_arrays(arrays, schema=FLOW_SCHEMA)
+
+
+def assemble_flows(arrays: Mapping[str, pa.Array], n: int) -> pa.Table:
+    """A flow table from ready Arrow arrays of ``n`` rows (the fast path of columnar sources):
+    nullable columns a source cannot fill may be left out and become nulls, so a source need not
+    change when the schema gains a column only other sources know."""
+    columns = []
+    for field in FLOW_SCHEMA:
+        array = arrays.get(field.name)
+        if array is None:
+            if not field.nullable:
+                raise InputError(f"flow records need the column {field.name!r}")
+            array = pa.nulls(n, type=field.type)
+        columns.append(array)
+    return pa.Table.from_arrays(columns, schema=FLOW_SCHEMA)

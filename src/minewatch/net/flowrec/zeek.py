@@ -248,7 +248,8 @@ def zeek_flows(logs: list[ZeekLog]) -> tuple[pa.Table, list[str]]:
                     | CASE WHEN regexp_matches(coalesce(c.history, ''), '[Rr]') THEN 4 ELSE 0 END
                    ) END AS tcp_flags,
                    1 AS initiator,
-                   t.sni, t.ja3, t.ja4, 'zeek' AS source
+                   t.sni, t.ja3, t.ja4, 'zeek' AS source,
+                   CASE WHEN t.uid IS NOT NULL THEN true END AS tls
             FROM conn c LEFT JOIN tls t ON c.uid = t.uid
             WHERE c."id.orig_h" IS NOT NULL AND c."id.resp_h" IS NOT NULL
               AND c.ts IS NOT NULL AND {ts} IS NOT NULL
