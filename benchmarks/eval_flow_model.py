@@ -11,14 +11,12 @@ Usage: python benchmarks/eval_flow_model.py [--corpus DIR] [--recordings labels.
 from __future__ import annotations
 
 import argparse
-import copy
 import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -27,13 +25,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from minewatch.net.behaviour.evaluate import (  # noqa: E402
-    TrainingRun,
-    evaluate,
+    export_section,
     render_report,
     train_and_evaluate,
 )
-from minewatch.net.behaviour.features import FEATURE_NAMES, conversation_features  # noqa: E402
-from minewatch.net.behaviour.train import fit_model  # noqa: E402
+from minewatch.net.behaviour.features import conversation_features  # noqa: E402
 from minewatch.net.flowrec.from_packets import read_capture_flows  # noqa: E402
 
 
@@ -77,52 +73,6 @@ def throughput(corpus: Path, target: int = 1_000_000) -> list[str]:
     ]
 
 
-PACKET_ONLY = (
-    "msgs_up_per_min", "msgs_down_per_min", "msg_share_up", "msg_share_down",
-    "opens_up_per_min", "opens_down_per_min", "server_open_share", "both_open",
-    "open_gap_up_s", "open_gap_down_s", "open_cv_up", "open_cv_down",
-)  # fmt: skip
-"""Features only packet sources (captures, live interfaces) can fill: NetFlow/IPFIX, nfdump,
-Zeek conn.log and Suricata flow events leave them NULL."""
-
-
-def flow_export_reach(run: TrainingRun, seed: int) -> list[str]:
-    """The same grouped, nested evaluation with the packet-only features blanked, as a flow
-    export would deliver them: what NetFlow/Zeek/Suricata sources can reach."""
-    data = copy.deepcopy(run.data)
-    for j, name in enumerate(FEATURE_NAMES):
-        if name in PACKET_ONLY:
-            data.x[:, j] = np.nan
-    fit = fit_model(data, seed=seed, model_id="flow-export-check")
-    ev = evaluate(data, fit.oof_probability, fit.model.threshold, fit.oof_flagged)
-    return [
-        "## What each source can reach",
-        "",
-        "Packet sources (captures, live interfaces) fill every feature: the headline above. Flow",
-        "exports (NetFlow v5/v9, IPFIX, nfdump, Zeek conn.log, Suricata flow events) cannot see",
-        "payload packets or who speaks first after a silence, so "
-        + ", ".join(f"`{n}`" for n in PACKET_ONLY)
-        + " are NULL there. The same cross-validation with those features blanked (a model",
-        "retrained without them, same folds and threshold rule):",
-        "",
-        "| measure | count | 95 % bound |",
-        "|---|---|---|",
-        f"| recall, encrypted mining sessions ≥ 5 min | {ev.recall_long_encrypted} | "
-        f"≥ {ev.recall_long_encrypted.lower95:.3f} |",
-        f"| recall, all mining sessions ≥ 5 min | {ev.recall_long} | "
-        f"≥ {ev.recall_long.lower95:.3f} |",
-        f"| false positives per benign flow ≥ 5 min | {ev.fpr_long_benign} | "
-        f"≤ {ev.fpr_long_benign.upper95:.2g} |",
-        f"| false positives per benign flow (all) | {ev.fpr_benign} | "
-        f"≤ {ev.fpr_benign.upper95:.2g} |",
-        "",
-        "The bundled model is trained on packet sources; on a flow export its trees follow the",
-        "learned missing-value branches. A site that judges NetFlow only should retrain on its",
-        "own exports (`minewatch train`).",
-        "",
-    ]
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus")
@@ -131,7 +81,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "flow-model-report.md")
     args = parser.parse_args()
     run = train_and_evaluate(args.corpus, args.recordings, seed=args.seed)
-    extra = flow_export_reach(run, args.seed)
+    extra = export_section(run)
     if (args.corpus / "LABELS.csv").is_file():
         extra += throughput(args.corpus)
     report = render_report(

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from minewatch.commands.collect import collect, run_collect
+from minewatch.commands.collect import collect, run_collect, streaming_judge
 from minewatch.net.flowrec.table import FLOW_SCHEMA
 from tests.net.flowrec.test_netflow import needs_softflowd, softflowd_datagrams
 
@@ -78,3 +78,37 @@ def test_bad_out_suffix_is_one_line(tmp_path: Path) -> None:
 def test_bad_listen_is_one_line() -> None:
     result = CliRunner().invoke(collect, ["--listen", "127.0.0.1:99999", "--duration", "0.1"])
     assert result.exit_code == 1 and "port must be a number" in result.output
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@needs_softflowd
+def test_collect_reports_tls_mining_from_a_real_exporter() -> None:
+    """softflowd exports (IPFIX) a real XMRig-over-TLS session and a real JSON-RPC node poller
+    recorded on loopback; the collector's judge reports the miner and not the poller, as the
+    records arrive. Both recordings are in the model's training set: this checks the wiring from
+    datagrams to findings; out-of-fold figures are in docs/flow-model-report.md."""
+    recordings = REPO / "data" / "flows" / "recordings"
+    datagrams = softflowd_datagrams(recordings / "b2-xmrig-tls-1.pcap", 10)
+    datagrams += softflowd_datagrams(recordings / "b2-jsonrpc-node-poll-1.pcap", 10)
+    ports: list[int] = []
+    out = io.StringIO()
+    judge = streaming_judge("jsonl", out=out)
+    sender = send_later(datagrams, ports)
+    run_collect(
+        "127.0.0.1:0",
+        duration=2.0,
+        on_records=[judge],
+        stderr=io.StringIO(),
+        on_bound=lambda host, port: ports.append(port),
+    )
+    sender.join()
+    judge.finish()
+    found = [json.loads(line) for line in out.getvalue().splitlines()]
+    servers = {(f["server_ip"], f["server_port"]) for f in found}
+    assert ("127.0.10.41", 39692) in servers  # the miner's pool
+    assert ("127.0.23.41", 21620) not in servers  # the node poller
+    miner = next(f for f in found if f["server_ip"] == "127.0.10.41")
+    assert miner["verdict"] == "mining" and miner["detector"] == "flow-behaviour"
+    assert miner["client_ip"] == "127.0.0.1"

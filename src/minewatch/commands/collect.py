@@ -44,7 +44,7 @@ from minewatch.net.flowrec.collector import (
 )
 from minewatch.net.flowrec.table import FLOW_SCHEMA
 
-__all__ = ["collect", "records_writer", "run_collect"]
+__all__ = ["JudgeRecords", "collect", "records_writer", "run_collect", "streaming_judge"]
 
 
 @contextmanager
@@ -174,7 +174,7 @@ def collect(
     callbacks: list[RecordsCallback] = []
     judge = None
     if detect:
-        judge = _streaming_judge(fmt, min_confidence)
+        judge = streaming_judge(fmt, min_confidence)
         callbacks.append(judge)
     try:
         run_collect(
@@ -187,7 +187,7 @@ def collect(
         judge.finish()
 
 
-class _JudgeRecords:
+class JudgeRecords:
     """Feeds collected batches to a streaming judge, judging at most every ``every_s`` seconds.
 
     The history's clock is the data's (the latest record end seen), not the wall clock: an
@@ -217,9 +217,12 @@ class _JudgeRecords:
         self.judge.judge()
 
 
-def _streaming_judge(fmt: str, min_confidence: float) -> _JudgeRecords:
+def streaming_judge(
+    fmt: str = "table", min_confidence: float = 0.0, out: TextIO | None = None
+) -> JudgeRecords:
+    """The bundled flow model as a collector callback that prints findings to ``out``."""
     from minewatch.net.behaviour.streaming import default_detector, printer
 
     detect, window_s = default_detector()
-    emit = printer(sys.stdout, fmt)
-    return _JudgeRecords(StreamingJudge(detect, window_s, emit=emit, min_confidence=min_confidence))
+    emit = printer(out if out is not None else sys.stdout, fmt)
+    return JudgeRecords(StreamingJudge(detect, window_s, emit=emit, min_confidence=min_confidence))

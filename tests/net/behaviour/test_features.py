@@ -10,7 +10,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from minewatch.net.behaviour.features import FEATURE_NAMES, conversation_features
+from minewatch.net.behaviour.features import (
+    FEATURE_NAMES,
+    PACKET_ONLY_COLUMNS,
+    conversation_features,
+    flow_export_view,
+)
 from minewatch.net.flowrec.table import flows_from_columns
 
 MIN = 60_000_000_000
@@ -190,3 +195,25 @@ def test_sources_without_opens_leave_them_null() -> None:
     row = one(slices())  # no open columns: as NetFlow, Zeek or Suricata
     for name in ("opens_up_per_min", "server_open_share", "both_open", "open_cv_up"):
         assert row[name] is None, name
+
+
+def test_export_view_is_one_record_per_connection_without_packet_columns() -> None:
+    n = 10
+    t = with_opens(
+        slices(minutes=n), opens=[2] * n, rev_opens=[1] * n, tls=[True] * n,
+        open_gaps=[2] * n, open_gap_sum=[60.0] * n, open_gap_sumsq=[2000.0] * n,
+    )  # fmt: skip
+    view = flow_export_view(t)
+    assert view.num_rows == 1
+    for name in PACKET_ONLY_COLUMNS:
+        assert view[name].null_count == 1, name
+    for name in ("packets", "bytes", "rev_packets", "rev_bytes"):
+        assert view[name][0].as_py() == pc.sum(t[name]).as_py(), name
+    assert view["start_ns"][0].as_py() == T0
+    assert view["end_ns"][0].as_py() == pc.max(t["end_ns"]).as_py()
+    full, export = one(t), one(view)
+    # What only packets show is missing; totals, sizes and timing stay as they were.
+    assert export["opens_up_per_min"] is None and export["msgs_up_per_min"] is None
+    assert export["slices"] == 1.0 and export["rate_cv"] is None
+    for name in ("span_s", "max_conn_s", "pkts_up_per_min", "mean_pkt_down", "up_byte_share"):
+        assert export[name] == pytest.approx(full[name]), name

@@ -110,3 +110,26 @@ def test_rate_upper_bounds() -> None:
         assert upper_bound(0, n) == pytest.approx(1 - 0.05 ** (1 / n), rel=1e-6)
     assert upper_bound(5, 100) > 0.05
     assert upper_bound(100, 100) == 1.0
+
+
+def test_export_rows_get_the_export_threshold(
+    tmp_path: Path, fitted: tuple[object, FlowModel, np.ndarray]
+) -> None:
+    _, base, _ = fitted
+    missing = ("open_cv_up", "msgs_up_per_min")
+    model = FlowModel(
+        model_id="t", features=base.features, trees=base.trees, threshold=0.6,
+        export_threshold=0.8, export_missing=missing,
+    )  # fmt: skip
+    x = np.ones((3, len(FEATURE_NAMES)))
+    cols = [FEATURE_NAMES.index(f) for f in missing]
+    x[1, cols] = np.nan  # an export: every listed feature missing
+    x[2, cols[0]] = np.nan  # one missing only: a packet source that could not tell
+    assert model.cutoffs(x).tolist() == [0.6, 0.8, 0.6]
+    again = FlowModel.load(model.save(tmp_path / "m.json"))
+    assert again.export_threshold == 0.8 and again.export_missing == missing
+    assert base.cutoffs(x).tolist() == [base.threshold] * 3  # no export threshold: one cut
+    bad = model.to_json() | {"export_missing": ["no_such_feature"]}
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    with pytest.raises(InputError, match="unknown features"):
+        FlowModel.load(tmp_path / "bad.json")

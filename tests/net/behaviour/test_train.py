@@ -74,3 +74,42 @@ def test_too_few_classes_is_an_input_error() -> None:
 )  # fmt: skip
 def test_encrypted_kinds(kind: str, encrypted: bool) -> None:
     assert is_encrypted_kind(kind) is encrypted
+
+
+def test_export_view_rows_get_their_own_threshold() -> None:
+    """Export copies (packet-only features missing) of every row, in the same groups: the
+    model learns both views, and each view's benign rows set its own threshold."""
+    base = dataset()
+    missing = [FEATURE_NAMES.index(f) for f in ("opens_up_per_min", "open_cv_up")]
+    x = base.x.copy()
+    x[:, missing] = np.nan
+    n = len(base)
+    data = Dataset(
+        x=np.vstack([base.x, x]),
+        y=np.concatenate([base.y, base.y]),
+        groups=base.groups * 2,
+        kinds=base.kinds * 2,
+        window_s=base.window_s * 2,
+        tls=np.concatenate([base.tls, base.tls]),
+        span_s=np.concatenate([base.span_s, base.span_s]),
+        keys=base.keys * 2,
+        export_view=np.repeat([False, True], n),
+    )
+    fit = fit_model(data, seed=1, n_estimators=15, min_span_s=60.0, judge_span_s=300.0)
+    model = fit.model
+    assert model.export_threshold is not None
+    assert set(model.export_missing) == {"opens_up_per_min", "open_cv_up"}
+    assert fit.summary["export_view_rows"] == int((data.span_s >= 60).sum() // 2)
+    long_benign = (data.span_s >= 300) & (data.y == 0)
+    for view, cut in (
+        (~data.is_export(), model.threshold),
+        (data.is_export(), model.export_threshold),
+    ):
+        assert not (fit.oof_probability[long_benign & view] >= cut).any()
+    assert (
+        model.cutoffs(data.x).tolist()
+        == np.where(data.is_export(), model.export_threshold, model.threshold).tolist()
+    )
+    export_rows = data.subset(data.is_export())
+    assert len(export_rows) == n and export_rows.is_export().all()
+    assert export_rows.groups == base.groups

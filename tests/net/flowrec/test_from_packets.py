@@ -30,6 +30,7 @@ from minewatch.net.capture.writer import (
 from minewatch.net.dissect.tls import parse_client_hello
 from minewatch.net.flowrec import from_packets
 from minewatch.net.flowrec.from_packets import (
+    OpenState,
     attach_dns_names,
     dns_answers,
     ja3,
@@ -465,3 +466,31 @@ def test_real_tls_pool_session_is_marked_tls(corpus: Path) -> None:
     tcp = flows.filter(pc.equal(flows["protocol"], 6))
     assert pc.all(tcp["tls"]).as_py() is True
     assert pc.sum(tcp["opens"]).as_py() >= 2  # the miner's submits open exchanges under TLS
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 7])
+def test_an_open_state_carries_the_timeline_across_batches(tmp_path: Path, size: int) -> None:
+    """Fed a few packets at a time with one OpenState, the opens and intervals add up to those
+    of one pass; without it, the batches lose some."""
+    packets = sorted(timed_session(TIMELINE, START), key=lambda r: r[0])
+    state = OpenState()
+    parts = []
+    for i in range(0, len(packets), size):
+        h = headers(tmp_path, packets[i : i + size], name=f"b{i}.pcap")
+        parts.append(records_from_headers(h, slice_ns=3600 * SECOND_NS, opens_state=state))
+    got = pa.concat_tables(parts)
+    total = {name: pc.sum(got[name]).as_py() for name in ("opens", "rev_opens", "open_gaps",
+             "rev_open_gaps", "open_gap_sum", "rev_open_gap_sum")}  # fmt: skip
+    assert total["opens"] + total["rev_opens"] == 7  # 4 by the client, 3 by the server
+    assert total["open_gaps"] + total["rev_open_gaps"] == 5
+    assert total["open_gap_sum"] + total["rev_open_gap_sum"] == pytest.approx(100.0)
+    plain = pa.concat_tables(
+        [
+            records_from_headers(
+                headers(tmp_path, packets[i : i + size], name=f"p{i}.pcap"),
+                slice_ns=3600 * SECOND_NS,
+            )
+            for i in range(0, len(packets), size)
+        ]
+    )
+    assert pc.sum(plain["open_gaps"]).as_py() + pc.sum(plain["rev_open_gaps"]).as_py() < 5

@@ -114,6 +114,10 @@ def describe(feature: str, row: dict[str, Any]) -> str:
     return phrase(row) if phrase is not None else f"{feature} = {value:.3g}"
 
 
+def _known(value: Any) -> bool:
+    return value is not None and not (isinstance(value, float) and np.isnan(value))
+
+
 def score_features(features: pa.Table, model: FlowModel) -> tuple[np.ndarray, np.ndarray]:
     """Calibrated probabilities and per-feature contributions for conversation features."""
     x = feature_matrix(features, model.features)
@@ -130,10 +134,10 @@ def detect_flows(
 ) -> list[Finding]:
     """Findings for the conversations in flow records (FLOW_SCHEMA) that behave like mining.
 
-    ``model`` defaults to the bundled one, ``threshold`` to the model's own.
+    ``model`` defaults to the bundled one, ``threshold`` to the model's own
+    (:meth:`FlowModel.cutoffs`: flow-export rows have their own).
     """
     model = model or FlowModel.bundled()
-    cut = model.threshold if threshold is None else threshold
     features = conversation_features(records)
     if features.num_rows == 0:
         return []
@@ -142,7 +146,10 @@ def detect_flows(
     if judged.shape[0] == 0:
         return []
     features = features.take(pa.array(judged))
-    prob, contrib = score_features(features, model)
+    x = feature_matrix(features, model.features)
+    raw, contrib, _ = model.explain(x)
+    prob = model.calibrate(raw)
+    cut = model.cutoffs(x) if threshold is None else np.full(x.shape[0], threshold)
     hits = np.flatnonzero(prob >= cut)
     if hits.shape[0] == 0:
         return []
@@ -157,10 +164,15 @@ def detect_flows(
 def _finding(
     row: dict[str, Any], prob: float, contrib: np.ndarray, model: FlowModel, intel: PoolIntel
 ) -> Finding:
-    order = np.argsort(-contrib)
-    reasons = [
-        describe(model.features[j], row) for j in order[:_TOP_REASONS].tolist() if contrib[j] > 0
+    # The features that pushed the score up most, among those the source could measure: a
+    # flow export's missing packet features also steer the trees, but "unknown" explains
+    # nothing to the person reading the finding.
+    order = [
+        j
+        for j in np.argsort(-contrib).tolist()
+        if contrib[j] > 0 and _known(row.get(model.features[j]))
     ]
+    reasons = [describe(model.features[j], row) for j in order[:_TOP_REASONS]]
     evidence = [f"flow behaviour ({model.model_id}, p={prob:.2f}): " + "; ".join(reasons)]
     pool: str | None = None
     coin: str | None = None

@@ -55,8 +55,10 @@ __all__ = [
     "FEATURE_NAMES",
     "FEATURE_SQL",
     "KEY_COLUMNS",
+    "PACKET_ONLY_COLUMNS",
     "conversation_features",
     "feature_matrix",
+    "flow_export_view",
 ]
 
 KEY_COLUMNS: tuple[str, ...] = ("client_ip", "server_ip", "server_port", "transport")
@@ -298,6 +300,56 @@ FROM joined
 ORDER BY first_seen_ns, client_ip, server_ip, server_port, protocol
 """
 """The feature query over a table named ``flows``; see the module text."""
+
+
+PACKET_ONLY_COLUMNS: tuple[str, ...] = (
+    "payload_packets",
+    "rev_payload_packets",
+    "opens",
+    "rev_opens",
+    "open_gaps",
+    "open_gap_sum",
+    "open_gap_sumsq",
+    "rev_open_gaps",
+    "rev_open_gap_sum",
+    "rev_open_gap_sumsq",
+    "tls",
+)
+"""FLOW_SCHEMA columns only packet sources fill; NetFlow/IPFIX, nfdump, Zeek conn.log and
+Suricata flow events leave them NULL (Zeek and Suricata may set ``tls`` from their TLS logs)."""
+
+_EXPORT_VIEW_SQL = """
+SELECT min(start_ns) AS start_ns, max(end_ns) AS end_ns,
+    src_ip, dst_ip, src_port, dst_port, protocol,
+    CAST(sum(packets) AS BIGINT) AS packets, CAST(sum(bytes) AS BIGINT) AS bytes,
+    CAST(sum(rev_packets) AS BIGINT) AS rev_packets,
+    CAST(sum(rev_bytes) AS BIGINT) AS rev_bytes,
+    max(tcp_flags) AS tcp_flags, max(initiator) AS initiator,
+    max(sni) AS sni, max(ja3) AS ja3, max(ja4) AS ja4, max(dns_name) AS dns_name,
+    min(source) AS source, max(exporter) AS exporter
+FROM flows
+GROUP BY src_ip, dst_ip, src_port, dst_port, protocol
+"""
+
+
+def flow_export_view(flows: pa.Table) -> pa.Table:
+    """``flows`` as a flow exporter would have delivered them: no packet-only columns
+    (:data:`PACKET_ONLY_COLUMNS` NULL) and one record per connection (no one-minute slices, as
+    an exporter whose active timeout outlasts the connection writes it).
+
+    Why: the bundled model is trained on captures, where every feature is known; training it
+    on this view of the same conversations as well teaches its trees where a missing packet
+    feature goes, so one model serves captures and NetFlow/IPFIX/Zeek/Suricata alike.
+    Who opened the connection (``initiator``) is kept: it orients the training labels.
+    """
+    table = conform(flows)
+    con = duckdb.connect()
+    try:
+        con.register("flows", table)
+        merged = con.sql(_EXPORT_VIEW_SQL).to_arrow_table()
+    finally:
+        con.close()
+    return conform(merged)
 
 
 def conversation_features(flows: pa.Table, *, threads: int | None = None) -> pa.Table:

@@ -11,8 +11,11 @@ The JSON file (``format`` = ``minewatch-flow-model``, ``format_version`` 1) hold
 names, per tree the node arrays (``feature`` (-1 at leaves), ``threshold``, ``left``, ``right``,
 ``missing_left`` and ``value`` = mining share of the training samples at the node), the Platt
 calibration ``a``, ``b`` (probability = 1 / (1 + exp(-(a * logit(score) + b)))), the decision
-``threshold`` on the calibrated probability, ``min_span_s`` (conversations observed for less are
-not judged) and a ``training`` summary.
+``threshold`` on the calibrated probability, optionally ``export_threshold`` and
+``export_missing`` (the threshold for rows where every feature in ``export_missing`` is missing,
+as in flow exports: with less evidence the scores sit elsewhere, so one cut would cost either
+the packet sources' recall or the exports' false positives), ``min_span_s`` (conversations
+observed for less are not judged) and a ``training`` summary.
 
 Example::
 
@@ -134,6 +137,8 @@ class FlowModel:
     threshold: float = 0.5
     min_span_s: float = 120.0
     training: dict[str, Any] = field(default_factory=dict)
+    export_threshold: float | None = None
+    export_missing: tuple[str, ...] = ()
 
     # --- scoring ------------------------------------------------------------------------------
 
@@ -185,6 +190,19 @@ class FlowModel:
         """Calibrated probability of mining for each row of ``x``."""
         return self.calibrate(self.raw_score(x))
 
+    def cutoffs(self, x: np.ndarray) -> np.ndarray:
+        """The decision threshold for each row of ``x``: :attr:`export_threshold` where every
+        feature of :attr:`export_missing` is missing (a flow export), else :attr:`threshold`."""
+        x = self._matrix(x)
+        out = np.full(x.shape[0], self.threshold)
+        if self.export_threshold is None or not self.export_missing:
+            return out
+        cols = [self.features.index(f) for f in self.export_missing if f in self.features]
+        if cols:
+            export = np.isnan(x[:, cols]).all(axis=1)
+            out[export] = self.export_threshold
+        return out
+
     def explain(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         """Raw scores, per-feature contributions (rows x features) and the bias.
 
@@ -207,6 +225,14 @@ class FlowModel:
             "calibration": {"a": self.calibration_a, "b": self.calibration_b},
             "threshold": self.threshold,
             "min_span_s": self.min_span_s,
+            **(
+                {
+                    "export_threshold": self.export_threshold,
+                    "export_missing": list(self.export_missing),
+                }
+                if self.export_threshold is not None
+                else {}
+            ),
             "training": self.training,
             "trees": [t.to_json() for t in self.trees],
         }
@@ -241,11 +267,20 @@ class FlowModel:
                 threshold=float(data.get("threshold", 0.5)),
                 min_span_s=float(data.get("min_span_s", 0.0)),
                 training=dict(data.get("training", {})),
+                export_threshold=(
+                    None
+                    if data.get("export_threshold") is None
+                    else float(data["export_threshold"])
+                ),
+                export_missing=tuple(str(f) for f in data.get("export_missing", ())),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(f"{where}: flow model is malformed: {exc}") from exc
         if not trees:
             raise DataError(f"{where}: flow model has no trees")
+        unknown = [f for f in model.export_missing if f not in features]
+        if unknown:
+            raise DataError(f"{where}: export_missing names unknown features {unknown}")
         if not all(math.isfinite(v) for v in (model.calibration_a, model.calibration_b)):
             raise DataError(f"{where}: flow model calibration is not finite")
         return model

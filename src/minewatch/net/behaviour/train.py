@@ -37,6 +37,7 @@ from minewatch.net.behaviour.features import (
     FEATURE_NAMES,
     conversation_features,
     feature_matrix,
+    flow_export_view,
 )
 from minewatch.net.behaviour.model import FlowModel, Tree
 from minewatch.net.capture.reader import looks_like_capture
@@ -55,6 +56,7 @@ __all__ = [
     "LabelledFlows",
     "build_dataset",
     "corpus_sets",
+    "export_missing_features",
     "fit_model",
     "load_flow_file",
     "pick_threshold",
@@ -123,9 +125,33 @@ class Dataset:
     tls: np.ndarray
     span_s: np.ndarray
     keys: list[LabelKey]
+    export_view: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    """True for rows computed from the flow-export view of a recording
+    (:func:`~minewatch.net.behaviour.features.flow_export_view`); empty means none."""
 
     def __len__(self) -> int:
         return int(self.y.shape[0])
+
+    def is_export(self) -> np.ndarray:
+        """:attr:`export_view` as a mask of ``len(self)`` rows."""
+        if self.export_view.shape[0] == len(self):
+            return self.export_view.astype(bool)
+        return np.zeros(len(self), dtype=bool)
+
+    def subset(self, mask: np.ndarray) -> Dataset:
+        """The rows where ``mask`` is true."""
+        idx = np.flatnonzero(mask).tolist()
+        return Dataset(
+            x=self.x[idx],
+            y=self.y[idx],
+            groups=[self.groups[i] for i in idx],
+            kinds=[self.kinds[i] for i in idx],
+            window_s=[self.window_s[i] for i in idx],
+            tls=self.tls[idx],
+            span_s=self.span_s[idx],
+            keys=[self.keys[i] for i in idx],
+            export_view=self.is_export()[idx],
+        )
 
 
 @dataclass(slots=True)
@@ -160,9 +186,20 @@ def _window_tables(flows: pa.Table) -> Iterable[tuple[float | None, pa.Table]]:
 
 
 def build_dataset(
-    sets: Iterable[LabelledFlows], *, windows: bool = True, min_span_s: float = 0.0
+    sets: Iterable[LabelledFlows],
+    *,
+    windows: bool = True,
+    min_span_s: float = 0.0,
+    export_copies: bool = True,
 ) -> Dataset:
-    """Feature rows of every labelled recording (and of its windows when ``windows``)."""
+    """Feature rows of every labelled recording (and of its windows when ``windows``).
+
+    With ``export_copies`` every recording (and window) is read a second time as a flow
+    exporter would have delivered it (:func:`~minewatch.net.behaviour.features.flow_export_view`:
+    packet-only features NULL, one record per connection). Those rows stay in their recording's
+    group, so cross-validation never trains on one view of a recording and judges the other;
+    and one model learns both kinds of source (:attr:`Dataset.export_view` tells them apart).
+    """
     xs: list[np.ndarray] = []
     ys: list[int] = []
     groups: list[str] = []
@@ -171,38 +208,44 @@ def build_dataset(
     tls: list[int] = []
     spans: list[float] = []
     keys: list[LabelKey] = []
+    export: list[bool] = []
     for item in sets:
         parts = _window_tables(conform(item.flows)) if windows else [(None, item.flows)]
-        for window, table in parts:
-            feats = conversation_features(table)
-            if feats.num_rows == 0:
-                continue
-            x = feature_matrix(feats)
-            rows = feats.select(
-                ["client_ip", "server_ip", "server_port", "transport", "tls_seen", "span_s"]
-            ).to_pylist()
-            for i, row in enumerate(rows):
-                if row["span_s"] < min_span_s:
+        for window, packet_table in parts:
+            views: list[tuple[bool, pa.Table]] = [(False, packet_table)]
+            if export_copies:
+                views.append((True, flow_export_view(packet_table)))
+            for is_export, table in views:
+                feats = conversation_features(table)
+                if feats.num_rows == 0:
                     continue
-                key = (
-                    row["client_ip"],
-                    row["server_ip"],
-                    int(row["server_port"]),
-                    row["transport"],
-                )
-                label = item.labels.get(key)
-                if label is None:
-                    if item.unlabelled == "ignore":
+                x = feature_matrix(feats)
+                rows = feats.select(
+                    ["client_ip", "server_ip", "server_port", "transport", "tls_seen", "span_s"]
+                ).to_pylist()
+                for i, row in enumerate(rows):
+                    if row["span_s"] < min_span_s:
                         continue
-                    label = Label(False, item.unlabelled_kind)
-                xs.append(x[i])
-                ys.append(int(label.mining))
-                groups.append(item.group)
-                kinds.append(label.kind)
-                window_s.append(window)
-                tls.append(int(row["tls_seen"]))
-                spans.append(float(row["span_s"]))
-                keys.append(key)
+                    key = (
+                        row["client_ip"],
+                        row["server_ip"],
+                        int(row["server_port"]),
+                        row["transport"],
+                    )
+                    label = item.labels.get(key)
+                    if label is None:
+                        if item.unlabelled == "ignore":
+                            continue
+                        label = Label(False, item.unlabelled_kind)
+                    xs.append(x[i])
+                    ys.append(int(label.mining))
+                    groups.append(item.group)
+                    kinds.append(label.kind)
+                    window_s.append(window)
+                    tls.append(int(row["tls_seen"]))
+                    spans.append(float(row["span_s"]))
+                    keys.append(key)
+                    export.append(is_export)
     n = len(ys)
     return Dataset(
         x=np.vstack(xs) if xs else np.zeros((0, len(FEATURE_NAMES))),
@@ -213,6 +256,7 @@ def build_dataset(
         tls=np.asarray(tls, dtype=np.int64).reshape(n),
         span_s=np.asarray(spans, dtype=np.float64).reshape(n),
         keys=keys,
+        export_view=np.asarray(export, dtype=bool).reshape(n),
     )
 
 
@@ -323,6 +367,33 @@ def _grouped_oof(
     return oof, splits
 
 
+def _view_thresholds(
+    probability: np.ndarray,
+    benign: np.ndarray,
+    export: np.ndarray,
+    target_fp: float,
+    floor: float,
+) -> tuple[float, float]:
+    """Thresholds for packet-source rows and for flow-export rows, each from its own benign
+    rows (``benign`` marks the rows to choose on)."""
+    return (
+        pick_threshold(probability[benign & ~export], target_fp, floor),
+        pick_threshold(probability[benign & export], target_fp, floor),
+    )
+
+
+def export_missing_features(data: Dataset) -> tuple[str, ...]:
+    """Features a flow export cannot provide, read off the data: missing in every export-view
+    row, present in some packet-source row."""
+    export = data.is_export()
+    known = ~np.isnan(data.x)
+    return tuple(
+        name
+        for j, name in enumerate(FEATURE_NAMES)
+        if known[~export, j].any() and not known[export, j].any()
+    )
+
+
 def fit_model(
     data: Dataset,
     *,
@@ -353,6 +424,7 @@ def fit_model(
     x, y = data.x[use], data.y[use]
     long = data.span_s[use] >= judge_span_s
     groups = np.asarray(data.groups, dtype=object)[use]
+    export = data.is_export()[use]
     if len(set(y.tolist())) < 2:
         raise InputError(
             "training needs labelled mining and benign conversations observed for at least "
@@ -368,21 +440,26 @@ def fit_model(
         )
         ok = ~np.isnan(inner)
         a_in, b_in = _platt(inner[ok], y[train_idx][ok])
-        pick = ok & long[train_idx] & (y[train_idx] == 0)
-        t_in = pick_threshold(_calibrated(inner[pick], a_in, b_in), target_fp, min_threshold)
+        benign_in = ok & long[train_idx] & (y[train_idx] == 0)
+        cuts_in = _view_thresholds(
+            _calibrated(inner, a_in, b_in), benign_in, export[train_idx], target_fp, min_threshold
+        )
         scores = oof[test_idx]
+        cut = np.where(export[test_idx], cuts_in[1], cuts_in[0])
         flagged[test_idx] = (
             ~np.isnan(scores)
             & long[test_idx]
-            & (_calibrated(np.nan_to_num(scores), a_in, b_in) >= t_in)
+            & (_calibrated(np.nan_to_num(scores), a_in, b_in) >= cut)
         )
     judged = ~np.isnan(oof)
     a, b = _platt(oof[judged], y[judged])
-    pick = judged & long & (y == 0)
-    threshold = pick_threshold(_calibrated(oof[pick], a, b), target_fp, min_threshold)
+    threshold, export_threshold = _view_thresholds(
+        _calibrated(oof, a, b), judged & long & (y == 0), export, target_fp, min_threshold
+    )
     forest = _forest(seed, n_estimators).fit(x, y)
     summary = {
         "rows": int(y.shape[0]),
+        "export_view_rows": int(data.is_export()[use].sum()),
         "mining_rows": int(y.sum()),
         "benign_rows": int((1 - y).sum()),
         "groups": len(set(groups.tolist())),
@@ -394,6 +471,7 @@ def fit_model(
         "judge_span_s": judge_span_s,
         "target_fp": target_fp,
         "threshold": threshold,
+        "export_threshold": export_threshold if export.any() else None,
     }
     model = FlowModel(
         model_id=model_id,
@@ -404,6 +482,8 @@ def fit_model(
         threshold=threshold,
         min_span_s=judge_span_s,
         training=summary,
+        export_threshold=export_threshold if export.any() else None,
+        export_missing=export_missing_features(data) if export.any() else (),
     )
     rows = np.flatnonzero(use)
     oof_full = np.full(len(data), np.nan)

@@ -16,8 +16,9 @@ Who speaks first after a silence (``opens``, ``rev_opens``) and each side's rhyt
 (``open_gaps``, ``open_gap_sum``, ``open_gap_sumsq``) come from one pass over the payload packets
 in connection order: a payload packet opens an exchange when the connection carried no payload
 for :data:`~minewatch.net.flowrec.table.OPEN_IDLE_S` before it. ``tls`` marks records with a
-payload that begins with a TLS record header. Intervals between opens that fall into different
-batches of a live meter are not seen (each batch is converted alone); counts still add up.
+payload that begins with a TLS record header. A live meter converts one batch at a time and
+passes one :class:`OpenState` with every batch, so an open or an interval that straddles two
+batches is counted as one pass over all packets counts it.
 
 All grouping and counting is vectorised (one sort of the packets, then ``reduceat``/``bincount``).
 Python runs per *TLS connection* (to read its ClientHello: SNI, JA3, JA4) and per *DNS response*
@@ -61,6 +62,7 @@ from minewatch.net.scan import FileProblem, collect_capture_files
 __all__ = [
     "DEFAULT_SLICE_NS",
     "DNS_ANSWER_SCHEMA",
+    "OpenState",
     "attach_dns_names",
     "capture_flows",
     "dns_answers",
@@ -139,6 +141,7 @@ def records_from_headers(
     source: str = "pcap",
     tls: bool = True,
     dns: bool = True,
+    opens_state: OpenState | None = None,
 ) -> pa.Table:
     """Flow records (:data:`~minewatch.net.flowrec.table.FLOW_SCHEMA`) of decoded packets.
 
@@ -146,6 +149,9 @@ def records_from_headers(
     orientation. ``tls`` reads ClientHellos (SNI, JA3, JA4, and the hello sender as the client);
     ``dns`` names server addresses from DNS answers in the same packets (a live meter that keeps
     answers across batches calls :func:`dns_answers` and :func:`attach_dns_names` itself).
+    ``opens_state``: a live meter that converts one batch at a time passes the same
+    :class:`OpenState` with every batch, so opens and open intervals that straddle a batch
+    boundary are counted as one pass over all packets would count them.
     """
     if slice_ns <= 0:
         raise ValueError(f"slice_ns must be positive, got {slice_ns}")
@@ -160,7 +166,9 @@ def records_from_headers(
     new_conn[0] = True
     new_conn[1:] = k[1:] != k[:-1]
     columns = (h.src_hi, h.src_lo, h.dst_hi, h.dst_lo, h.sport, h.dport, h.proto)
+    stable_keys = True
     if _collides(order, new_conn, *columns):
+        stable_keys = False  # per-batch ranks: not comparable with other batches
         key = _exact_keys(h, src_first)
         order = np.lexsort((ts, key))
         k = key[order]
@@ -211,7 +219,12 @@ def records_from_headers(
     has_payload = h.payload_len[order] > 0
     side_payload = np.bincount(side[has_payload], minlength=2 * nrec)
     began = (first_syn < big) | (first_synack < big)
-    opens = _opens(ts_o, has_payload, conn, conn_start, began, side, nrec)
+    prior = None
+    if opens_state is not None and stable_keys:
+        prior = opens_state.lookup(k[conn_start])
+    opens = _opens(ts_o, has_payload, conn, conn_start, began, side, nrec, sender_lo, prior)
+    if opens_state is not None and stable_keys:
+        opens_state.update(k[conn_start], opens.last, int(ts_o.max()))
     tls_rec = _tls_records(h, order, has_payload, rec, nrec)
 
     # Endpoints: the record's first packet, swapped when its sender is not the opener.
@@ -280,12 +293,71 @@ def records_from_headers(
 
 @dataclass(frozen=True, slots=True)
 class _Opens:
-    """Per record side (index ``2 * record + (0 src, 1 dst)``): opens and their intervals."""
+    """Per record side (index ``2 * record + (0 src, 1 dst)``): opens and their intervals; and
+    per connection, the times an :class:`OpenState` carries to the next batch."""
 
     count: np.ndarray
     gaps: np.ndarray
     gap_sum: np.ndarray
     gap_sumsq: np.ndarray
+    last: np.ndarray
+    """Per connection: last payload time, last open by the lower / the higher endpoint, and
+    since when the connection is known to have carried no payload (0: since it began; ns, -1
+    unknown)."""
+
+
+_NONE = -1
+_CARRIED = 4
+
+
+class OpenState:
+    """What one batch of packets tells the next about each connection's exchanges: when its last
+    payload was seen, and when each endpoint last opened an exchange.
+
+    A live meter converts packets batch by batch (a second at a time); without this, the first
+    payload of every batch could not be judged (was the connection silent before it?) and an
+    interval between opens in two batches would be lost, so live records would count far fewer
+    opens than a capture of the same traffic. Connections are keyed direction-free; those quiet
+    for ``idle_ns`` are forgotten and at most ``max_connections`` (the most recent) are kept.
+
+    Example::
+
+        state = OpenState()
+        for batch in batches:
+            meter.update(records_from_headers(decode_headers(batch), opens_state=state))
+    """
+
+    def __init__(self, *, idle_ns: int = 600 * 10**9, max_connections: int = 200_000) -> None:
+        self.idle_ns = idle_ns
+        self.max_connections = max_connections
+        self._key = np.zeros(0, dtype=np.uint64)
+        self._times = np.zeros((0, _CARRIED), dtype=np.int64)
+        self._seen = np.zeros(0, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return int(self._key.shape[0])
+
+    def lookup(self, keys: np.ndarray) -> np.ndarray:
+        """Carried times (rows as :attr:`_Opens.last`) of connections ``keys``; -1 unknown."""
+        out = np.full((keys.shape[0], _CARRIED), _NONE, dtype=np.int64)
+        if self._key.shape[0] == 0:
+            return out
+        at = np.minimum(np.searchsorted(self._key, keys), self._key.shape[0] - 1)
+        found = self._key[at] == keys
+        out[found] = self._times[at[found]]
+        return out
+
+    def update(self, keys: np.ndarray, times: np.ndarray, now_ns: int) -> None:
+        """Remember ``times`` of connections ``keys`` (seen up to ``now_ns``); forget the idle."""
+        keep = ~np.isin(self._key, keys)
+        key = np.concatenate([self._key[keep], keys.astype(np.uint64)])
+        when = np.concatenate([self._times[keep], times])
+        seen = np.concatenate([self._seen[keep], np.full(keys.shape[0], now_ns, np.int64)])
+        alive = np.flatnonzero(seen >= now_ns - self.idle_ns)
+        if alive.shape[0] > self.max_connections:
+            alive = alive[np.argsort(-seen[alive], kind="stable")[: self.max_connections]]
+        order = alive[np.argsort(key[alive], kind="stable")]
+        self._key, self._times, self._seen = key[order], when[order], seen[order]
 
 
 def _opens(
@@ -296,24 +368,34 @@ def _opens(
     syn_seen: np.ndarray,
     side: np.ndarray,
     nrec: int,
+    sender_lo: np.ndarray,
+    prior: np.ndarray | None = None,
 ) -> _Opens:
     """Count the payload packets that open an exchange, and each side's intervals between them.
 
     Inputs are in the sorted order (connection, then time). A payload packet opens an exchange
     when the connection's previous payload packet (either side) lies at least
-    :data:`~minewatch.net.flowrec.table.OPEN_IDLE_S` before it. The first payload packet of a
-    connection in these packets opens one when the connection began here (its SYN is here), or
-    when its first packet here lies that long before: a silence is then proven. Otherwise (a
-    batch that starts mid-conversation) it is not counted, since what preceded it is unknown.
-    Intervals are taken between consecutive opens of the same side of one connection and
+    :data:`~minewatch.net.flowrec.table.OPEN_IDLE_S` before it. For the first payload packet of
+    a connection in these packets, "previous" comes from ``prior`` (times carried from earlier
+    batches, :class:`OpenState`) when known; otherwise it opens one when the connection began
+    here (its SYN is here), or when its first packet here lies that long before: a silence is
+    then proven. Otherwise (a batch that starts mid-conversation) it is not counted, since what
+    preceded it is unknown. Intervals are taken between consecutive opens of the same side of
+    one connection (the first one of a batch measured from the carried open, when known) and
     counted in the record (slice) of the later open.
     """
     idle_ns = int(OPEN_IDLE_S * 1e9)
-    pl = np.flatnonzero(has_payload)
+    nconn = conn_start.shape[0]
     size = 2 * nrec
+    if prior is None:
+        prior = np.full((nconn, _CARRIED), _NONE, dtype=np.int64)
+    last = prior.copy()
+    unknown = last[:, 3] < 0
+    last[unknown, 3] = np.where(syn_seen[unknown], 0, ts[conn_start[unknown]])
+    pl = np.flatnonzero(has_payload)
     if pl.shape[0] == 0:
         zeros = np.zeros(size, dtype=np.int64)
-        return _Opens(zeros, zeros, zeros.astype(np.float64), zeros.astype(np.float64))
+        return _Opens(zeros, zeros, zeros.astype(np.float64), zeros.astype(np.float64), last)
     pl_conn = conn[pl]
     pl_ts = ts[pl]
     first = np.empty(pl.shape[0], dtype=bool)
@@ -321,9 +403,17 @@ def _opens(
     first[1:] = pl_conn[1:] != pl_conn[:-1]
     since = np.empty(pl.shape[0], dtype=np.int64)
     since[1:] = pl_ts[1:] - pl_ts[:-1]
-    since[first] = pl_ts[first] - ts[conn_start[pl_conn[first]]]
+    first_conn = pl_conn[first]
+    carried = prior[first_conn, 0]
+    # No payload before: silent since the connection began (0) or since its first packet seen.
+    silent_since = last[first_conn, 3]
+    since[first] = np.where(
+        carried >= 0,
+        pl_ts[first] - carried,
+        np.where(silent_since == 0, np.iinfo(np.int64).max, pl_ts[first] - silent_since),
+    )
     is_open = since >= idle_ns
-    is_open[first] |= syn_seen[pl_conn[first]]
+    np.maximum.at(last[:, 0], pl_conn, pl_ts)
     at = pl[is_open]
     open_side = side[at]
     count = np.bincount(open_side, minlength=size).astype(np.int64)
@@ -331,15 +421,28 @@ def _opens(
     direction = open_side & 1
     group = conn[at] * 2 + direction
     seq = np.argsort(group, kind="stable")  # keeps time order inside each group
-    g, t, s = group[seq], ts[at][seq], open_side[seq]
-    same = g[1:] == g[:-1]
-    gap_s = (t[1:] - t[:-1])[same].astype(np.float64) / 1e9
-    where = s[1:][same]
+    g, t, s, lo = group[seq], ts[at][seq], open_side[seq], sender_lo[at][seq]
+    c = g // 2
+    same = np.empty(g.shape[0], dtype=bool)
+    if g.shape[0]:
+        same[0] = False
+        same[1:] = g[1:] == g[:-1]
+    prev_t = np.empty(g.shape[0], dtype=np.int64)
+    if g.shape[0]:
+        prev_t[1:] = t[:-1]
+    head = ~same
+    prev_t[head] = np.where(lo[head], prior[c[head], 1], prior[c[head], 2])
+    has_prev = same | (prev_t >= 0)
+    gap_s = (t - prev_t)[has_prev].astype(np.float64) / 1e9
+    where = s[has_prev]
+    np.maximum.at(last[:, 1], c[lo], t[lo])
+    np.maximum.at(last[:, 2], c[~lo], t[~lo])
     return _Opens(
         count=count,
         gaps=np.bincount(where, minlength=size).astype(np.int64),
         gap_sum=np.bincount(where, weights=gap_s, minlength=size),
         gap_sumsq=np.bincount(where, weights=gap_s * gap_s, minlength=size),
+        last=last,
     )
 
 

@@ -63,6 +63,7 @@ from minewatch.net.capture.reader import PacketTable
 from minewatch.net.flowrec.from_packets import (
     DEFAULT_SLICE_NS,
     DNS_ANSWER_SCHEMA,
+    OpenState,
     attach_dns_names,
     dns_answers,
     records_from_headers,
@@ -398,6 +399,9 @@ class LiveFlows:
         self.dns_ttl_ns = int(dns_ttl_s * _SECOND)
         self.stats = LiveStats(capture=self.capture.stats, meter=self.meter.stats)
         self._answers = DNS_ANSWER_SCHEMA.empty_table()
+        self._opens = OpenState()
+        # Who spoke first after a silence, and when each side last did, carried from batch to
+        # batch: a pool's job push is often the first packet of its one-second batch.
 
     def open(self) -> Self:
         self.capture.open()
@@ -431,7 +435,9 @@ class LiveFlows:
             h = decode_headers(table)
             self.stats.packets += len(h)
             if len(h):
-                records = records_from_headers(h, slice_ns=self.slice_ns, source="live", dns=False)
+                records = records_from_headers(
+                    h, slice_ns=self.slice_ns, source="live", dns=False, opens_state=self._opens
+                )
                 self._keep_answers(dns_answers(h), now_ns)
                 records = attach_dns_names(records, self._answers)
         return self.meter.update(records, now_ns=now_ns)

@@ -20,6 +20,13 @@ given to the connection's later slices, so a long-lived connection keeps its cli
 in every slice. The clock is the traffic's own (the latest ``end_ns`` seen), or the caller's
 ``now_ns`` when later.
 
+Merging adds up the counters, and the packet-only counts and sums (payload packets, opens,
+open intervals with their sums and sums of squares, so each side's rhythm still adds up), which
+stay NULL only when no partial record knew them; ``tls`` is OR-ed. Opens and intervals that
+straddle two batches are the packet converter's business: pass one
+:class:`~minewatch.net.flowrec.from_packets.OpenState` to every
+:func:`~minewatch.net.flowrec.from_packets.records_from_headers` call of the stream.
+
 All work per batch is columnar (Arrow group-by and compute over the open records and the new
 ones together); no Python runs per record.
 
