@@ -358,7 +358,9 @@ TIMELINE: list[tuple[float, Direction, bytes]] = [
 ]
 
 
-def timed_session(events: list[tuple[float, Direction, bytes]], start_ns: int) -> list:
+def timed_session(
+    events: list[tuple[float, Direction, bytes]], start_ns: int
+) -> list[tuple[int, bytes]]:
     """Frames of a TCP session whose messages leave at the given times (each acknowledged 1 ms
     later; handshake 3 ms before the first message, close 1 s after the last)."""
     session = TcpSession("10.0.0.5", 40000, "198.51.100.7", 443, start_ns=start_ns)

@@ -4,6 +4,7 @@ and with little memory it splits flows but never loses a packet."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pyarrow as pa
@@ -324,7 +325,7 @@ def open_rows(t: pa.Table) -> list[dict[str, object]]:
     )
     for row in rows:  # sums of seconds may differ in the last bits with the order of addition
         for name in ("open_gap_sum", "open_gap_sumsq", "rev_open_gap_sum", "rev_open_gap_sumsq"):
-            row[name] = round(float(row[name] or 0.0), 6)
+            row[name] = round(float(cast(float, row[name]) or 0.0), 6)
     return rows
 
 
