@@ -29,6 +29,7 @@ __all__ = [
     "ScanReport",
     "collect_capture_files",
     "disk_size",
+    "expand_inputs",
     "scan_paths",
 ]
 
@@ -64,8 +65,11 @@ HeadersCallback = Callable[[PacketHeaders], None]
 """Called with each capture's decoded packets (see :func:`scan_paths`)."""
 
 
-def collect_capture_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[FileProblem]]:
-    """Expand directories (recursively, capture-looking files only) and keep files as given."""
+def expand_inputs(
+    paths: Iterable[str | Path], wanted: Callable[[Path], bool]
+) -> tuple[list[Path], list[FileProblem]]:
+    """Files named as given, and the files of named directories (recursively, in name order)
+    that ``wanted`` accepts; a path that does not exist is a problem, not an exception."""
     files: list[Path] = []
     problems: list[FileProblem] = []
     for raw in paths:
@@ -73,15 +77,21 @@ def collect_capture_files(paths: Iterable[str | Path]) -> tuple[list[Path], list
         if path.is_dir():
             for root, dirs, names in os.walk(path):
                 dirs.sort()
-                for name in sorted(names):
-                    child = Path(root) / name
-                    if name.lower().endswith(_CAPTURE_SUFFIXES) or _has_capture_magic(child):
-                        files.append(child)
+                files.extend(
+                    child for child in (Path(root) / n for n in sorted(names)) if wanted(child)
+                )
         elif path.exists():
             files.append(path)
         else:
             problems.append(FileProblem(str(path), "no such file or directory"))
     return files, problems
+
+
+def collect_capture_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[FileProblem]]:
+    """Expand directories (recursively, capture-looking files only) and keep files as given."""
+    return expand_inputs(
+        paths, lambda f: f.name.lower().endswith(_CAPTURE_SUFFIXES) or _has_capture_magic(f)
+    )
 
 
 def _has_capture_magic(path: Path) -> bool:

@@ -30,9 +30,8 @@ from typing import Any, Literal
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from minewatch.errors import CaptureError, InputError
+from minewatch.errors import InputError
 from minewatch.net.behaviour.features import (
     FEATURE_NAMES,
     conversation_features,
@@ -40,7 +39,6 @@ from minewatch.net.behaviour.features import (
     flow_export_view,
 )
 from minewatch.net.behaviour.model import FlowModel, Tree
-from minewatch.net.capture.reader import looks_like_capture
 from minewatch.net.flowrec.from_packets import capture_flows
 from minewatch.net.flowrec.table import conform
 
@@ -536,49 +534,17 @@ def read_labels(path: str | Path) -> dict[str | None, dict[LabelKey, Label]]:
 
 
 def load_flow_file(path: str | Path) -> tuple[pa.Table, list[str]]:
-    """Flow records of one file: a capture, a FLOW_SCHEMA Parquet file, or a flow log that the
-    flow-record sources read (nfdump, Zeek, Suricata eve.json). Returns the table and problems."""
+    """Flow records of one file — a capture, a FLOW_SCHEMA Parquet file, an nfdump file, a Zeek
+    log or an eve.json, sniffed by :func:`~minewatch.net.flowrec.files.read_flow_files` — and its
+    problems. A file that yields nothing at all is an :class:`InputError`."""
+    from minewatch.net.flowrec.files import read_flow_files
+
     path = Path(path)
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(65536)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror}") from exc
-    if looks_like_capture(head[:4]):
-        try:
-            table, problem = capture_flows(path)
-        except CaptureError as exc:
-            raise InputError(str(exc)) from exc
-        return table, [problem] if problem else []
-    if head[:4] == b"PAR1":
-        return conform(pq.read_table(path)), []
-    return _flow_log(path, head)
-
-
-def _flow_log(path: Path, head: bytes) -> tuple[pa.Table, list[str]]:
-    import gzip
-
-    from minewatch.net.flowrec import nfdump, suricata, zeek
-
-    if nfdump.looks_like_nfdump(head):
-        result = nfdump.read_nfdump(path)
-        return conform(result.table), [result.problem] if result.problem else []
-    text_head = head
-    if head[:2] == b"\x1f\x8b":
-        try:
-            text_head = gzip.decompress(path.read_bytes())[:65536]
-        except (OSError, EOFError) as exc:
-            raise InputError(f"{path}: cannot read: {exc}") from exc
-    if zeek.looks_like_zeek(text_head):
-        log = zeek.read_zeek_log(path)
-        table, problems = zeek.zeek_flows([log])
-        return conform(table), problems
-    if suricata.looks_like_eve(text_head):
-        table, problems = suricata.read_eve(path)
-        return conform(table), problems
-    raise InputError(
-        f"{path}: not a capture, Parquet flow table, nfdump file, Zeek log or eve.json"
-    )
+    table, problems = read_flow_files([path])
+    notes = [str(p) for p in problems]
+    if table.num_rows == 0 and problems:
+        raise InputError("; ".join(notes))
+    return table, notes
 
 
 def corpus_sets(corpus: str | Path) -> list[LabelledFlows]:

@@ -16,7 +16,6 @@ Example::
 from __future__ import annotations
 
 import gzip
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from minewatch.net.flowrec.nfdump import looks_like_nfdump, read_nfdump
 from minewatch.net.flowrec.suricata import looks_like_eve, read_eve
 from minewatch.net.flowrec.table import FLOW_SCHEMA, conform, empty_flows
 from minewatch.net.flowrec.zeek import ZeekLog, looks_like_zeek, read_zeek_log, zeek_flows
-from minewatch.net.scan import FileProblem
+from minewatch.net.scan import FileProblem, expand_inputs
 
 __all__ = ["collect_flow_files", "read_flow_files", "sniff_flow_format"]
 
@@ -61,22 +60,7 @@ def sniff_flow_format(path: Path) -> str | None:
 def collect_flow_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[FileProblem]]:
     """Expand directories (recursively; files whose format is recognised) and keep files as
     given (an unrecognised one named explicitly becomes a problem when read)."""
-    files: list[Path] = []
-    problems: list[FileProblem] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            for root, dirs, names in os.walk(path):
-                dirs.sort()
-                for name in sorted(names):
-                    child = Path(root) / name
-                    if sniff_flow_format(child) is not None:
-                        files.append(child)
-        elif path.exists():
-            files.append(path)
-        else:
-            problems.append(FileProblem(str(path), "no such file or directory"))
-    return files, problems
+    return expand_inputs(paths, lambda f: sniff_flow_format(f) is not None)
 
 
 def read_flow_files(paths: Iterable[str | Path]) -> tuple[pa.Table, list[FileProblem]]:
