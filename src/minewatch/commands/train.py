@@ -59,7 +59,10 @@ def train(
     unlabelled: str,
     seed: int,
 ) -> None:
-    """Retrain the flow-behaviour model on labelled flows and write it with its report."""
+    """Retrain the flow-behaviour model on labelled flows and write it with its report.
+
+    用带标签的流记录（如现场核查结论）重新训练流量行为模型，并输出模型与训练报告。
+    """
     try:
         from minewatch.net.behaviour.evaluate import evaluate, render_report
         from minewatch.net.behaviour.train import (
